@@ -1,0 +1,57 @@
+# cnnlab — the two commands that matter: `make demo` and `make test`.
+# Both create the virtualenv .venv (with pip) on first use and install the project into it.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup demo test test-fast release check-release lint format bench grade clean
+
+help:
+	@echo "make demo     release the course, autograde the sample submissions, print the grade table"
+	@echo "make test     run every test (reference, stubs, notebooks, nbgrader end to end)"
+	@echo "make release  rebuild the student release (cnnlab/, notebooks/) from solutions/"
+	@echo "make bench    convolution benchmark (loop vs im2col vs PyTorch)"
+	@echo "make lint     ruff"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,torch]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+release: $(STAMP)
+	$(PY) -m tools.build
+
+check-release: $(STAMP)
+	$(PY) -m tools.build --check
+
+demo: $(STAMP)
+	$(PY) -m tools.build --check
+	$(PY) benchmarks/conv_bench.py --quick
+	$(PY) -m autograder demo
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest --impl=reference
+
+# the quick loop while developing: no notebooks, no nbgrader
+test-fast: $(STAMP)
+	$(PY) -m pytest --impl=reference -m "not slow"
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) benchmarks/conv_bench.py
+
+clean:
+	rm -rf autograder/course .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""cnnlab's autograder: nbgrader course configuration, hidden checks and grading tools."""

@@ -1,0 +1,137 @@
+"""The build of the student release: reproducible, complete, and leaking no solution."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tools import build
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def built():
+    return build.build()
+
+
+def test_committed_release_is_what_the_build_produces(built):
+    problems = build.check(built)
+    assert not problems, "run `make release` and commit:\n" + "\n".join(problems)
+
+
+def solution_lines() -> list[str]:
+    """Every non-trivial line between solution markers in the reference package."""
+    lines = []
+    for src in (ROOT / "solutions" / "cnnlab").glob("*.py"):
+        text = src.read_text().splitlines()
+        for begin, end in build._regions(text, src.name):
+            lines += [s.strip() for s in text[begin + 1 : end] if len(s.strip()) > 12]
+    return lines
+
+
+def test_no_solution_text_in_the_release(built):
+    secrets = solution_lines()
+    assert secrets, "found no solution regions at all"
+    for path, text in built.items():
+        for marker in (build.BEGIN, build.END, build.BEGIN_HIDDEN, build.END_HIDDEN):
+            assert marker not in text, f"{path.name} contains {marker}"
+        if path.suffix == ".py":
+            body = {s.strip() for s in text.splitlines()}
+            leaked = [s for s in secrets if s in body]
+            assert not leaked, f"{path.name} leaks solution lines: {leaked[:3]}"
+
+
+def test_every_task_is_stubbed_with_its_message(built, cn_ref=None):
+    from autograder.reference import load_reference
+
+    for task in load_reference().tasks.TASKS.values():
+        text = built[ROOT / task.path]
+        tree = ast.parse(text)
+        fn = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == task.function)
+        body = ast.get_source_segment(text, fn)
+        assert f"# TODO: Task {task.id}" in body
+        assert f'raise NotImplementedError("Task {task.id}: implement {task.function} in {task.path}")' in body
+        assert ast.get_docstring(fn), f"{task.function} lost its docstring"
+
+
+def test_generated_files_carry_the_banner(built):
+    for path, text in built.items():
+        if path.suffix == ".py":
+            assert text.startswith("# Generated from solutions/cnnlab/"), path.name
+
+
+def test_released_notebooks_have_no_outputs_and_no_hidden_tests(built):
+    for path, text in built.items():
+        if path.suffix == ".ipynb":
+            nb = json.loads(text)
+            for cell in nb["cells"]:
+                assert cell.get("outputs", []) == [] and cell.get("execution_count") is None, path.name
+                assert "grade_task" not in cell["source"], f"{path.name}: hidden grading call released"
+
+
+def test_strip_module_replaces_regions_and_keeps_the_rest():
+    from autograder.reference import load_reference
+
+    src = (
+        "def conv1d(x, w):\n"
+        '    """Doc."""\n'
+        "    x = check(x)\n"
+        "    ### BEGIN SOLUTION\n"
+        "    return secret(x)\n"
+        "    ### END SOLUTION\n"
+        "\n"
+        "def helper():\n"
+        "    return 1\n"
+    )
+    out, ids = build.strip_module(src, "conv", load_reference().tasks.TASKS)
+    assert ids == ["1.2"]
+    assert "secret" not in out and "x = check(x)" in out and "def helper():\n    return 1" in out
+    assert re.search(r"    # TODO: Task 1\.2.*\n    raise NotImplementedError\(\"Task 1\.2: implement conv1d", out)
+
+
+@pytest.mark.parametrize(
+    ("src", "match"),
+    [
+        ("def f():\n    ### BEGIN SOLUTION\n    pass\n    ### END SOLUTION\n", "no task"),
+        ("def conv1d():\n    ### BEGIN SOLUTION\n    pass\n", "never closed"),
+        ("def conv1d():\n    pass\n    ### END SOLUTION\n", "without"),
+    ],
+)
+def test_strip_module_fails_loudly(src, match):
+    from autograder.reference import load_reference
+
+    with pytest.raises(build.BuildError, match=match):
+        build.strip_module(src, "conv", load_reference().tasks.TASKS)
+
+
+def test_release_notebook_strips_solutions_hidden_tests_and_outputs():
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {"nbgrader": {"grade": True, "grade_id": "task1_1"}},
+                "source": 'check("1.1")\n### BEGIN HIDDEN TESTS\ngrade("1.1")\n### END HIDDEN TESTS',
+                "outputs": [{"output_type": "stream", "text": "x"}],
+                "execution_count": 3,
+            },
+            {
+                "cell_type": "markdown",
+                "metadata": {"nbgrader": {"solution": True}},
+                "source": "Answer:\n### BEGIN SOLUTION\nbecause\n### END SOLUTION",
+            },
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    out = build.release_notebook(nb)
+    assert out["cells"][0]["source"] == 'check("1.1")'
+    assert out["cells"][0]["outputs"] == [] and out["cells"][0]["execution_count"] is None
+    assert out["cells"][0]["metadata"]["nbgrader"]["grade_id"] == "task1_1"
+    assert out["cells"][1]["source"] == "Answer:\nYOUR ANSWER HERE"
+    assert nb["cells"][0]["execution_count"] == 3, "the source notebook must not be modified"
