@@ -17,12 +17,15 @@ a glob or a ``./`` prefix and then grades the instructor's copy instead of the s
 
 from __future__ import annotations
 
+import os
 import posixpath
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MANIFEST_PATH = Path(__file__).resolve().parent / "assignments.toml"
+#: ``autograder/assignments.toml``, or ``$CNNLAB_MANIFEST`` (the tests use it to try a broken manifest).
+DEFAULT_MANIFEST = Path(__file__).resolve().parent / "assignments.toml"
+MANIFEST_PATH = Path(os.environ.get("CNNLAB_MANIFEST") or DEFAULT_MANIFEST)
 
 _GLOB_CHARS = set("*?[]{}")
 
@@ -63,7 +66,7 @@ def _strings(value: object, where: str) -> tuple[str, ...]:
 
 
 def load_manifest(path: str | Path = MANIFEST_PATH) -> dict[str, Assignment]:
-    """The assignments of ``path`` (default ``autograder/assignments.toml``), in file order.
+    """The assignments of ``path`` (default :data:`MANIFEST_PATH`), in file order.
 
     Raises :class:`ManifestError` on a malformed entry or a task graded in two assignments.
     The ``files`` entries are checked with :func:`check_file_entry` (shape only; existence is
@@ -89,7 +92,9 @@ def load_manifest(path: str | Path = MANIFEST_PATH) -> dict[str, Assignment]:
         notebooks = _strings(entry.get("notebooks"), f"{where}.notebooks")
         for nb in notebooks:
             if "/" in nb or not nb.endswith(".ipynb"):
-                raise ManifestError(f"{where}.notebooks: {nb!r} must be a notebook file name ending in .ipynb")
+                raise ManifestError(
+                    f"{where}.notebooks: {nb!r} must be a notebook file name ending in .ipynb"
+                )
         files = _strings(entry.get("files", []), f"{where}.files")
         for rel in files:
             check_file_entry(rel, f"{where}.files")

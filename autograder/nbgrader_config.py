@@ -59,18 +59,28 @@ except Exception as err:
     raise SystemExit(f"[cnnlab] nbgrader_config.py: autograder/assignments.toml: {err}") from err
 
 # --- the grading kernel ----------------------------------------------------------------------------
-# The kernel starts in autograded/<student>/<a>/, so `import cnnlab` finds the student's copy there
-# (the working directory comes first on sys.path; the editable install of the repo's cnnlab is a
-# meta-path finder placed after the path finder, so it never shadows it). The hidden tests do
-# `from autograder.hidden import grade_task`: the repo root goes on PYTHONPATH, after the working dir.
-_paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-if str(REPO) not in _paths:
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *_paths])
-
+# The kernel starts in autograded/<student>/<a>/ and `import cnnlab` must find the student's copy
+# there, and nothing else. Two traps (checked with ipykernel 7.4 / IPython 9.18):
+# * IPython puts the working directory ('') on sys.path AFTER the standard library and any PYTHONPATH
+#   entries: the repo root on PYTHONPATH would shadow the student's cnnlab/ with the repo's stubs.
+#   So the repo root (for `from autograder.hidden import grade_task`) is appended at the END.
+# * The editable install of the repo's cnnlab is a meta-path finder behind the path finder. It does
+#   not shadow the student's package, but it serves any submodule missing from it from the repo
+#   (`cnnlab.conv` -> /repo/cnnlab/conv.py when the student's conv.py is missing). It is removed.
+_kernel_setup = (
+    "import sys as _s; "
+    "_s.meta_path[:] = [f for f in _s.meta_path "
+    "if not getattr(f, '__module__', '').startswith('__editable__')]; "
+    f"_s.path.append({str(REPO)!r}); "
+    "del _s"
+)
+c.Execute.extra_arguments = [
+    f"--InteractiveShellApp.exec_lines={_kernel_setup}",
+    # Plain tracebacks show only the failing line of each frame, not the lines around it: an error
+    # in a check cell must not print the hidden-test lines below it into the feedback.
+    "--InteractiveShell.xmode=Plain",
+]
 c.Execute.timeout = 120  # seconds per cell
-# Plain tracebacks show only the failing line of each frame, not the lines around it: a failure
-# in a check cell must not print the hidden-test lines below it into the feedback.
-c.Execute.extra_arguments = ["--InteractiveShell.xmode=Plain"]
 
 # --- feedback --------------------------------------------------------------------------------------
 # nbgrader's feedback shows the restored hidden tests unless they are cleared again.

@@ -2,9 +2,23 @@
 
 Modules, one idea each: :mod:`.conv` (convolution and the conv layer), :mod:`.pool` (pooling),
 :mod:`.residual` (ReLU and residual blocks), :mod:`.equivariance` (shifts), :mod:`.gradcheck`
-(numerical gradients), :mod:`.fast` (im2col convolution), :mod:`.tasks` (the exercise table).
+(numerical gradients), :mod:`.fast` (im2col convolution, provided), :mod:`.checks` (the visible
+checks the notebooks run), :mod:`.data`, :mod:`.model` and :mod:`.plots` (data, a small CNN and
+the figures of the notebooks), :mod:`.tasks` (the exercise table).
 """
 
-from . import conv, equivariance, gradcheck, pool, residual, tasks
+from . import checks, conv, data, equivariance, fast, gradcheck, model, plots, pool, residual, tasks
 
-__all__ = ["conv", "equivariance", "gradcheck", "pool", "residual", "tasks"]
+__all__ = [
+    "checks",
+    "conv",
+    "data",
+    "equivariance",
+    "fast",
+    "gradcheck",
+    "model",
+    "plots",
+    "pool",
+    "residual",
+    "tasks",
+]

@@ -65,7 +65,7 @@ def _draw_bar(img: np.ndarray, rng: np.random.Generator) -> None:
 def _draw_cross(img: np.ndarray, rng: np.random.Generator) -> None:
     """A "+" made of a horizontal and a vertical bar that cross at a random centre."""
     S = img.shape[0]
-    arm = int(rng.integers(S // 5 + 1, S // 3 + 2))
+    arm = int(rng.integers(S // 5 + 1, S // 3 + 1))
     cy = int(rng.integers(arm + 1, S - arm - 1))
     cx = int(rng.integers(arm + 1, S - arm - 1))
     thick = int(rng.integers(1, 3))

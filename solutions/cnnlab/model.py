@@ -375,7 +375,9 @@ class DepthExperiment:
         head = "depth " + "".join(f"{'lam=' + format(lam, 'g'):>28}" for lam in self.lams)
         rows = [head]
         for i, L in enumerate(self.depths):
-            cells = "".join(f"{self.norms[lam][i]:>13.3e} ({self.predicted[lam][i]:9.2e})" for lam in self.lams)
+            cells = "".join(
+                f"{self.norms[lam][i]:>13.3e} ({self.predicted[lam][i]:9.2e})" for lam in self.lams
+            )
             rows.append(f"{int(L):>5} " + cells)
         return "\n".join(rows)
 

@@ -1,0 +1,75 @@
+"""``python -m autograder <command>``: the nbgrader course of cnnlab.
+
+Commands (the course root is ``autograder/course``, or ``$CNNLAB_COURSE_ROOT``):
+
+* ``demo``: from scratch: release, fabricate the sample students, autograde, feedback, export, and
+  print the points per task per student (``make demo``);
+* ``release``: assemble ``source/``, ``nbgrader generate_assignment`` all assignments, and check
+  that nothing of the solutions reached ``release/``;
+* ``check-release``: only that check, on an existing ``release/``;
+* ``fabricate [STUDENT ...]``: write the sample submissions (``autograder/samples/*.toml``);
+* ``autograde [--student S ...]``: autograde every submission, generate feedback, export the CSV and
+  print the grade table;
+* ``table``: print the grade table from the gradebook.
+
+Exit status 0 on success, 1 on a failure (with a message), 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from autograder import course
+from autograder.manifest import ManifestError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="show nbgrader's full output")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="release, fabricate samples, autograde, feedback, export, table")
+    sub.add_parser("release", help="assemble source/, generate_assignment, release check")
+    sub.add_parser("check-release", help="check an existing release/ for leaked solutions")
+    fab = sub.add_parser("fabricate", help="write the sample submissions")
+    fab.add_argument("students", nargs="*", default=list(course.STUDENTS))
+    ag = sub.add_parser("autograde", help="autograde all submissions, feedback, export, table")
+    ag.add_argument("--student", action="append", help="only this student (repeatable)")
+    sub.add_parser("table", help="print the grade table from the gradebook")
+    args = parser.parse_args(argv)
+
+    root = course.course_root()
+    try:
+        if args.command == "demo":
+            course.demo(root, args.verbose)
+        elif args.command == "release":
+            course.release(root, verbose=args.verbose)
+        elif args.command == "check-release":
+            problems = course.check_release(root)
+            for line in problems:
+                print(line)
+            if problems:
+                print(f"RELEASE CHECK FAILED: {len(problems)} problems in {root / 'release'}")
+                return 1
+            print(f"release check passed: {root / 'release'}")
+        elif args.command == "fabricate":
+            for student, assignments in course.fabricate(root, args.students).items():
+                print(f"{student}: submitted {', '.join(assignments) or 'nothing'}")
+        elif args.command == "autograde":
+            course.autograde(root, args.student, args.verbose)
+            fb = course.generate_feedback(root, args.verbose)
+            if not fb.ok:
+                print("\n".join(["generate_feedback reported errors:", *fb.problems()[:20]]))
+            path = course.export_csv(root, args.verbose)
+            print(course.grade_table(root, args.student).format())
+            print(f"grades CSV: {path}\nfeedback HTML: {root / 'feedback'}")
+        elif args.command == "table":
+            print(course.grade_table(root).format())
+    except (course.CourseError, ManifestError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

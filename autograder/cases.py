@@ -1,0 +1,382 @@
+"""Inputs, comparison and diagnosis for every task, shared by the hidden grader and the release build.
+
+* :func:`task_inputs` draws the argument sets of one task from a seeded generator: fixed shape
+  configurations chosen so that every known mistake in :mod:`autograder.mistakes` shows (non-square
+  images and filters, stride 1-3, pad 0-2, a batch of one, overlapping pools, ties in max pooling,
+  lam in {0, 0.5, 1, 2}), with random float64 values, plus one fully random configuration.
+* :func:`compare` and :func:`diagnose` judge a student's output against the reference and name the
+  known mistake it matches. The comparison core lives in the reference's ``checks.py`` (shipped to
+  students for the visible checks), so the visible checks and the grader say the same thing.
+* :func:`visible_cases` is the content of ``cnnlab/check_cases.json`` (written by ``tools/build.py``).
+
+Tolerance: float results must agree with the reference to a relative error
+``max|got - expected| / max(|got| + |expected|) <= 1e-7`` (``checks.RTOL``); ints exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from autograder import mistakes
+
+VISIBLE_SEED = 20260101  # the visible cases never change unless this does
+TASK_IDS = ("1.1", "1.2", "2.1", "2.2", "3.1", "3.2", "4.1", "4.2")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One argument set of a task: ``fn(*args)``, and a short description of it for messages."""
+
+    label: str
+    args: tuple[Any, ...]
+
+
+def checks_module(ref: ModuleType) -> ModuleType:
+    """The ``checks`` module of the reference package (the comparison and diagnosis core)."""
+    return importlib.import_module(f"{ref.__name__}.checks")
+
+
+def task_function(package: ModuleType, task_id: str) -> Callable[..., Any]:
+    """``package.<module>.<function>`` of a task, e.g. ``cnnlab.conv.conv2d_forward`` for ``"2.1"``."""
+    task = _task(task_id)
+    module = importlib.import_module(f"{package.__name__}.{task.module}")
+    return getattr(module, task.function)
+
+
+def _task(task_id: str) -> Any:
+    from autograder.reference import load_reference
+
+    return load_reference().tasks.TASKS[task_id]
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _values(rng: np.random.Generator, shape: tuple[int, ...], visible: bool) -> np.ndarray:
+    """Random float64 values: normal for the grader; multiples of 1/4 in [-2, 2] for the JSON
+    (short to store, and every sum and product of them is exact in float64)."""
+    if visible:
+        return rng.integers(-8, 9, size=shape) / 4.0
+    return rng.normal(size=shape)
+
+
+def _ties(rng: np.random.Generator, shape: tuple[int, ...], high: int) -> np.ndarray:
+    """Integer-valued float64 inputs in 0 .. high-1: pooling windows may hold several equal maxima
+    (often, for a small ``high``)."""
+    return rng.integers(0, high, size=shape).astype(np.float64)
+
+
+def _shape(a: np.ndarray) -> str:
+    return str(tuple(a.shape))
+
+
+def _inputs_1_1(rng: np.random.Generator, visible: bool) -> list[Case]:
+    if visible:
+        fixed = [(7, 3, 2, 1), (6, 3, 2, 0), (4, 5, 1, 1)]
+    else:
+        fixed = [(5, 3, 1, 0), (7, 3, 2, 1), (6, 3, 2, 0), (10, 4, 3, 2), (1, 1, 1, 0), (2, 5, 1, 0)]
+        pad = int(rng.integers(0, 3))
+        n = int(rng.integers(1, 13))
+        fixed.append((n, int(rng.integers(1, n + 2 * pad + 1)), int(rng.integers(1, 4)), pad))
+    return [
+        Case(f"conv_output_size(n={n}, f={f}, stride={s}, pad={p})", (n, f, s, p)) for n, f, s, p in fixed
+    ]
+
+
+def _inputs_1_2(rng: np.random.Generator, visible: bool) -> list[Case]:
+    if visible:
+        fixed = [(5, 2, "same"), (4, 3, "full"), (3, 5, "valid")]
+    else:
+        fixed = [(7, 4, "full"), (7, 4, "same"), (7, 4, "valid"), (6, 2, "same"), (3, 6, "same")]
+        fixed += [(3, 6, "valid"), (5, 5, "full"), (4, 1, "same")]
+        fixed.append(
+            (int(rng.integers(1, 9)), int(rng.integers(1, 7)), str(rng.choice(["full", "same", "valid"])))
+        )
+    cases = []
+    for L, F, mode in fixed:
+        x, w = _values(rng, (L,), visible), _values(rng, (F,), visible)
+        cases.append(Case(f"x ({L},), w ({F},), mode {mode!r}", (x, w, mode)))
+    return cases
+
+
+def _conv_configs(rng: np.random.Generator, visible: bool) -> list[tuple[int, ...]]:
+    """(N, C, H, W, K, FH, FW, stride, pad) of the conv-layer cases."""
+    if visible:
+        return [
+            (1, 2, 4, 5, 2, 2, 3, 1, 0),  # Ho = Wo = 3 from a non-square image and filter
+            (2, 1, 3, 4, 3, 2, 2, 2, 1),  # stride 2, pad 1, Wo = K = 3
+            (1, 1, 5, 3, 1, 3, 1, 3, 2),  # stride 3, pad 2
+        ]
+    configs = [
+        (2, 3, 5, 7, 4, 3, 2, 1, 0),  # non-square image and filter, overlapping windows
+        (1, 2, 6, 5, 3, 2, 3, 2, 1),  # batch of one, stride 2, pad 1, Wo = K = 3
+        (2, 1, 5, 6, 2, 2, 3, 1, 0),  # Ho = Wo = 4 from a non-square image and filter
+        (1, 2, 7, 9, 2, 3, 3, 3, 2),  # stride 3, pad 2
+        (2, 2, 4, 4, 3, 3, 3, 1, 1),  # square, stride 1, pad 1
+    ]
+    N, C, K = (int(v) for v in rng.integers(1, 4, size=3))
+    FH, FW = (int(v) for v in rng.integers(1, 5, size=2))
+    stride, pad = int(rng.integers(1, 4)), int(rng.integers(0, 3))
+    H = int(rng.integers(max(1, FH - 2 * pad), 9))
+    W = int(rng.integers(max(1, FW - 2 * pad), 9))
+    configs.append((N, C, H, W, K, FH, FW, stride, pad))
+    return configs
+
+
+def _conv_layer(ref: ModuleType, rng: np.random.Generator, visible: bool, backward: bool) -> list[Case]:
+    cases = []
+    for N, C, H, W, K, FH, FW, stride, pad in _conv_configs(rng, visible):
+        x = _values(rng, (N, C, H, W), visible)
+        w = _values(rng, (K, C, FH, FW), visible)
+        b = _values(rng, (K,), visible)
+        label = f"x {_shape(x)}, w {_shape(w)}, b {_shape(b)}, stride {stride}, pad {pad}"
+        if not backward:
+            cases.append(Case(label, (x, w, b, stride, pad)))
+            continue
+        out, cache = ref.conv.conv2d_forward(x, w, b, stride, pad)
+        dout = _values(rng, out.shape, visible)
+        cases.append(Case(f"dout {_shape(dout)}, cache of conv2d_forward({label})", (dout, cache)))
+    return cases
+
+
+def _pool_configs(
+    rng: np.random.Generator, visible: bool
+) -> list[tuple[int, int, int, int, int, int | None]]:
+    """(N, C, H, W, size, stride) of the max-pooling cases."""
+    if visible:
+        return [(1, 2, 5, 5, 3, 2), (2, 2, 4, 6, 2, None)]
+    configs: list[tuple[int, int, int, int, int, int | None]] = [
+        (2, 2, 5, 7, 3, 2),  # overlapping windows
+        (1, 3, 4, 6, 2, None),  # the default stride = size
+        (2, 1, 6, 5, 2, 1),  # heavily overlapping
+        (1, 2, 7, 7, 3, 3),
+        (1, 1, 3, 3, 3, None),  # one window
+    ]
+    size = int(rng.integers(1, 4))
+    configs.append(
+        (
+            int(rng.integers(1, 3)),
+            int(rng.integers(1, 4)),
+            int(rng.integers(size, 8)),
+            int(rng.integers(size, 8)),
+            size,
+            int(rng.integers(1, 4)),
+        )
+    )
+    return configs
+
+
+def _pooling(ref: ModuleType, rng: np.random.Generator, visible: bool, backward: bool) -> list[Case]:
+    cases = []
+    for k, (N, C, H, W, size, stride) in enumerate(_pool_configs(rng, visible)):
+        # integer values: many ties for the backward pass, a few for the forward; normal values in
+        # one configuration of the grader's
+        if not visible and k == 3:
+            x = _values(rng, (N, C, H, W), visible)
+        else:
+            x = _ties(rng, (N, C, H, W), (3 if visible else 4) if backward else 10)
+        label = f"x {_shape(x)}, size {size}, stride {stride}"
+        if not backward:
+            cases.append(Case(label, (x, size, stride)))
+            continue
+        out, cache = ref.pool.maxpool2d_forward(x, size, stride)
+        dout = _values(rng, out.shape, visible)
+        cases.append(Case(f"dout {_shape(dout)}, cache of maxpool2d_forward({label})", (dout, cache)))
+    return cases
+
+
+def _residual_configs(rng: np.random.Generator, visible: bool) -> list[tuple[Any, ...]]:
+    """(N, C, H, W, C1, (FH1, FW1), (FH2, FW2), lam) of the residual-block cases."""
+    if visible:
+        return [(1, 2, 3, 4, 2, (3, 3), (1, 3), 0.5), (1, 1, 4, 3, 2, (3, 1), (3, 3), 2.0)]
+    odd = [1, 3, 5]
+    configs = [
+        (2, 2, 4, 5, 3, (3, 3), (1, 3), 0.5),
+        (1, 1, 5, 3, 2, (3, 5), (3, 3), 2.0),
+        (2, 3, 3, 4, 2, (1, 1), (3, 3), 0.0),
+        (1, 2, 4, 4, 2, (3, 3), (3, 3), 1.0),
+    ]
+    configs.append(
+        (
+            int(rng.integers(1, 3)),
+            int(rng.integers(1, 4)),
+            int(rng.integers(2, 6)),
+            int(rng.integers(2, 6)),
+            int(rng.integers(1, 4)),
+            (int(rng.choice(odd)), int(rng.choice(odd))),
+            (int(rng.choice(odd)), int(rng.choice(odd))),
+            float(rng.choice([0.0, 0.5, 1.0, 2.0])),
+        )
+    )
+    return configs
+
+
+def _residual(ref: ModuleType, rng: np.random.Generator, visible: bool, backward: bool) -> list[Case]:
+    cases = []
+    for N, C, H, W, C1, (FH1, FW1), (FH2, FW2), lam in _residual_configs(rng, visible):
+        x = _values(rng, (N, C, H, W), visible)
+        params = {
+            "w1": _values(rng, (C1, C, FH1, FW1), visible),
+            "b1": _values(rng, (C1,), visible),
+            "w2": _values(rng, (C, C1, FH2, FW2), visible),
+            "b2": _values(rng, (C,), visible),
+        }
+        label = f"x {_shape(x)}, w1 {_shape(params['w1'])}, w2 {_shape(params['w2'])}, lam {lam}"
+        if not backward:
+            cases.append(Case(label, (x, params, lam)))
+            continue
+        out, cache = ref.residual.residual_block_forward(x, params, lam)
+        dout = _values(rng, out.shape, visible)
+        cases.append(Case(f"dout {_shape(dout)}, cache of residual_block_forward({label})", (dout, cache)))
+    return cases
+
+
+def task_inputs(task_id: str, rng: np.random.Generator, visible: bool = False) -> list[Case]:
+    """The argument sets of one task, drawn from ``rng`` (float64 throughout).
+
+    ``visible=True`` gives the few tiny cases stored in ``check_cases.json``; otherwise the grader's
+    cases. Backward tasks get a cache made by the *reference* forward pass, so a student's backward
+    is graded on its own.
+    """
+    from autograder.reference import load_reference
+
+    ref = load_reference()
+    if task_id == "1.1":
+        return _inputs_1_1(rng, visible)
+    if task_id == "1.2":
+        return _inputs_1_2(rng, visible)
+    if task_id in ("2.1", "2.2"):
+        return _conv_layer(ref, rng, visible, backward=task_id == "2.2")
+    if task_id in ("3.1", "3.2"):
+        return _pooling(ref, rng, visible, backward=task_id == "3.2")
+    if task_id in ("4.1", "4.2"):
+        return _residual(ref, rng, visible, backward=task_id == "4.2")
+    raise KeyError(f"unknown task {task_id!r}")
+
+
+def task_rng(task_id: str, seed: int) -> np.random.Generator:
+    """The generator of one task's cases: the seed combined with the task ID (``"2.1"`` -> 2, 1)."""
+    major, minor = (int(p) for p in task_id.split("."))
+    return np.random.default_rng([int(seed) % 2**63, major, minor])
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def run(task_id: str, fn: Callable[..., Any], args: Sequence[Any], ref: ModuleType) -> Any:
+    """The outcome (see ``checks.Outcome``) of ``fn`` on a private copy of ``args``, quietly."""
+    checks = checks_module(ref)
+    with checks.quiet():
+        outcome, _ = checks.call(task_id, fn, copy.deepcopy(tuple(args)))
+    return outcome
+
+
+def expected_outcome(task_id: str, args: Sequence[Any], ref: ModuleType) -> Any:
+    """What the reference returns (or raises) on ``args``."""
+    return run(task_id, task_function(ref, task_id), args, ref)
+
+
+def variant_outcomes(task_id: str, args: Sequence[Any], ref: ModuleType) -> dict[str, Any]:
+    """What each known mistake of the task returns (or raises) on ``args``, by mistake id."""
+    return {
+        m.id: run(task_id, task_function(mistakes.load_mutant(m), task_id), args, ref)
+        for m in mistakes.for_task(task_id)
+    }
+
+
+def mistake_messages() -> dict[str, str]:
+    """Every known mistake's student-facing message, by id."""
+    return {m.id: m.message for m in mistakes.MISTAKES}
+
+
+def _as_outcome(task_id: str, got: Any, ref: ModuleType) -> Any:
+    """A raw return value, an exception instance or an outcome, as an outcome."""
+    checks = checks_module(ref)
+    if isinstance(got, dict | checks.Raised | checks.Malformed):
+        return got
+    if isinstance(got, BaseException):
+        return checks.Raised(type(got).__name__, str(got))
+    return checks.split_result(task_id, got)
+
+
+def compare(
+    task_id: str, got: Any, expected: Any, args: Sequence[Any], ref: ModuleType | None = None
+) -> tuple[bool, str]:
+    """``(ok, message)``: whether ``got`` (a raw return value or exception) matches ``expected``.
+
+    ``expected`` is a raw return value too (or an outcome). The message names the largest error,
+    its index and the tolerance (``checks.RTOL``), or the shape/dtype/None/exception problem.
+    """
+    if ref is None:
+        from autograder.reference import load_reference
+
+        ref = load_reference()
+    checks = checks_module(ref)
+    found = checks.problems(task_id, _as_outcome(task_id, got, ref), _as_outcome(task_id, expected, ref))
+    return (not found, "; ".join(found) if found else "ok")
+
+
+def diagnose_case(task_id: str, got: Any, args: Sequence[Any], ref: ModuleType) -> Any:
+    """The structured ``checks.Diagnosis`` of a student's output on ``args``; None if it is right."""
+    checks = checks_module(ref)
+    got = _as_outcome(task_id, got, ref)
+    expected = expected_outcome(task_id, args, ref)
+    if not checks.problems(task_id, got, expected):
+        return None
+    return checks.diagnose(task_id, got, expected, variant_outcomes(task_id, args, ref), mistake_messages())
+
+
+def diagnose(task_id: str, student_fn_outputs: Any, args: Sequence[Any], ref: ModuleType) -> str | None:
+    """What is wrong with a student's output on ``args``, naming the known mistake it matches.
+
+    ``student_fn_outputs`` is what the student's function returned, or the exception it raised (or
+    an outcome from ``checks.call``). Each known mistake of the task is run on the same ``args``
+    (see :mod:`autograder.mistakes`); the messages of those whose output equals the student's are
+    appended. Returns None when the output is right.
+    """
+    found = diagnose_case(task_id, student_fn_outputs, args, ref)
+    return None if found is None else found.text()
+
+
+# --------------------------------------------------------------------------- check_cases.json
+
+
+def visible_cases(ref: ModuleType) -> dict[str, Any]:
+    """The content of ``cnnlab/check_cases.json``: deterministic and JSON-serialisable.
+
+    For every task a few tiny cases: the arguments, the reference's outcome, and the outcome of each
+    known mistake of the task that differs from it; plus the mistakes' messages and the tolerance.
+    """
+    checks = checks_module(ref)
+    tasks: dict[str, list[dict[str, Any]]] = {}
+    for task_id in TASK_IDS:
+        entries = []
+        for case in task_inputs(task_id, task_rng(task_id, VISIBLE_SEED), visible=True):
+            expected = expected_outcome(task_id, case.args, ref)
+            variants = {
+                k: checks.to_json(v)
+                for k, v in variant_outcomes(task_id, case.args, ref).items()
+                if not checks.close_enough(v, expected, checks.MATCH_RTOL)
+            }
+            entries.append(
+                {
+                    "label": case.label,
+                    "args": checks.to_json(list(case.args)),
+                    "expected": checks.to_json(expected),
+                    "variants": variants,
+                }
+            )
+        tasks[task_id] = entries
+    return {
+        "about": "Fixed cases of the visible checks (cnnlab/checks.py), generated by `make release`.",
+        "rtol": checks.RTOL,
+        "mistakes": {m.id: {"task": m.task, "message": m.message} for m in mistakes.MISTAKES},
+        "tasks": tasks,
+    }

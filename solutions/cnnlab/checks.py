@@ -1,0 +1,836 @@
+"""Visible checks: ``check_task("2.1")`` tells you whether Task 2.1 works and, if not, what is wrong.
+
+Each check calls your function on a small input and compares what it returns with the right answer:
+
+* fixed cases from ``check_cases.json`` (next to this file), computed by the course's reference
+  solution, together with what several classic *mistakes* return on the same inputs. When your output
+  equals one of those, the check names the mistake ("This looks like: ...") and says how to fix it;
+* small hand-worked examples and properties (for instance ``conv1d`` against ``np.convolve``).
+
+Floating-point results are compared with the relative error
+
+    max |got - expected| / max(|got| + |expected|)      (over the whole array)
+
+and must stay below ``RTOL = 1e-7``: different but correct orders of summation agree to ~1e-15, while a
+real mistake gives errors of order 1. Shapes and dtypes must match exactly (float64 in, float64 out).
+
+This module is provided: you do not need to read or change it. The course's grader shares its
+comparison and diagnosis code (:func:`compare_arrays`, :func:`diagnose`, :func:`match_variants`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import warnings
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from . import conv, gradcheck, pool, residual, tasks
+
+RTOL = 1e-7  # relative error allowed between a correct result and the expected one
+MATCH_RTOL = 1e-5  # looser, for recognising a known mistake's output (float32 results included)
+GRAD_RTOL = 1e-6  # analytic gradient against centred finite differences (h = 1e-5, float64)
+CASES_FILE = Path(__file__).with_name("check_cases.json")
+
+#: Names of each task function's positional arguments (used in messages).
+ARG_NAMES: dict[str, tuple[str, ...]] = {
+    "1.1": ("n", "f", "stride", "pad"),
+    "1.2": ("x", "w", "mode"),
+    "2.1": ("x", "w", "b", "stride", "pad"),
+    "2.2": ("dout", "cache"),
+    "3.1": ("x", "size", "stride"),
+    "3.2": ("dout", "cache"),
+    "4.1": ("x", "params", "lam"),
+    "4.2": ("dout", "cache"),
+}
+
+#: What each task function returns, part by part; a forward's cache is not compared.
+PARTS: dict[str, tuple[str, ...]] = {
+    "1.1": ("M",),
+    "1.2": ("h",),
+    "2.1": ("out",),
+    "2.2": ("dx", "dw", "db"),
+    "3.1": ("out",),
+    "3.2": ("dx",),
+    "4.1": ("out",),
+    "4.2": ("dx", "grads['w1']", "grads['b1']", "grads['w2']", "grads['b2']"),
+}
+
+_MODULES: dict[str, ModuleType] = {"conv": conv, "pool": pool, "residual": residual}
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+@dataclass(frozen=True)
+class Raised:
+    """The function raised an exception: its type name and message."""
+
+    type: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """The function returned something of the wrong structure (None, a bare array, a short tuple)."""
+
+    message: str
+
+
+#: What one call produced: its parts by name (see :data:`PARTS`), an exception, or a malformed result.
+Outcome = dict[str, Any] | Raised | Malformed
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if isinstance(value, tuple | list):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def split_result(task_id: str, result: Any) -> dict[str, Any] | Malformed:
+    """The parts of a task function's return value, by the names in :data:`PARTS`."""
+    function = tasks.TASKS[task_id].function
+    if result is None:
+        return Malformed(f"{function} returned None: did you forget a `return` statement?")
+    if task_id in ("1.1", "1.2", "3.2"):
+        return {PARTS[task_id][0]: result}
+    if task_id in ("2.1", "3.1", "4.1"):
+        if not isinstance(result, tuple | list) or len(result) != 2:
+            return Malformed(f"{function} returned {_describe(result)}; it must return the pair (out, cache)")
+        return {"out": result[0]}
+    if task_id == "2.2":
+        if not isinstance(result, tuple | list) or len(result) != 3:
+            return Malformed(f"{function} returned {_describe(result)}; it must return (dx, dw, db)")
+        return dict(zip(PARTS[task_id], result, strict=True))
+    if task_id == "4.2":
+        if not isinstance(result, tuple | list) or len(result) != 2:
+            return Malformed(f"{function} returned {_describe(result)}; it must return the pair (dx, grads)")
+        dx, grads = result
+        if not isinstance(grads, Mapping) or not {"w1", "b1", "w2", "b2"} <= set(grads):
+            return Malformed(
+                f"{function} returned grads = {_describe(grads)}; it must be a dict with keys "
+                "'w1', 'b1', 'w2', 'b2'"
+            )
+        return {"dx": dx, **{f"grads['{k}']": grads[k] for k in ("w1", "b1", "w2", "b2")}}
+    raise KeyError(f"unknown task {task_id!r}")
+
+
+def call(task_id: str, fn: Callable[..., Any], args: Sequence[Any]) -> tuple[Outcome, BaseException | None]:
+    """Call ``fn(*args)`` and return its :data:`Outcome`, and the exception if it raised one."""
+    try:
+        result = fn(*args)
+    except (Exception, SystemExit) as exc:  # SystemExit: a stray exit() must not end the checks
+        return Raised(type(exc).__name__, str(exc)), exc
+    return split_result(task_id, result), None
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
+    """``max |got - expected| / max(|got| + |expected|)``; 0 when both are zero (same shapes)."""
+    a, b = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    if a.size == 0:
+        return 0.0
+    scale = float(np.max(np.abs(a) + np.abs(b)))
+    return 0.0 if scale == 0 else float(np.max(np.abs(a - b)) / scale)
+
+
+def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(flat, shape))
+
+
+def compare_arrays(got: Any, expected: np.ndarray, rtol: float = RTOL, name: str = "output") -> str | None:
+    """None if ``got`` equals ``expected`` up to ``rtol``; otherwise what differs, for a student.
+
+    Checked in order: a numpy array at all, the shape, the dtype, NaN/inf, then the values (the
+    largest error, where it is, the values there, the relative error and the tolerance).
+    """
+    if got is None:
+        return f"{name} is None: did you forget to return it?"
+    if not isinstance(got, np.ndarray):
+        return f"{name} is {_describe(got)}; expected a numpy array of shape {expected.shape}"
+    if got.shape != expected.shape:
+        return f"{name} has shape {got.shape}, expected {expected.shape}"
+    if got.dtype != expected.dtype:
+        why = ""
+        if got.dtype.kind == "f" and expected.dtype.kind == "f":
+            why = f": the inputs are {expected.dtype}, keep that precision (do not convert to {got.dtype})"
+        elif got.dtype.kind in "iub":
+            why = ": an integer array cuts off the fractions; create it as floats, e.g. np.zeros(shape)"
+        return f"{name} has dtype {got.dtype}, expected {expected.dtype}{why}"
+    if got.dtype.kind not in "fc":
+        if np.array_equal(got, expected):
+            return None
+        flat = int(np.argmax(got.ravel() != expected.ravel()))
+        idx = _index(flat, got.shape)
+        return f"{name} differs at index {idx}: got {got[idx]!r}, expected {expected[idx]!r}"
+    bad = ~np.isfinite(got) & np.isfinite(expected)
+    if bad.any():
+        idx = _index(int(np.argmax(bad.ravel())), got.shape)
+        return f"{name} contains {got[idx]} at index {idx} (expected {expected[idx]:.6g})"
+    if got.size == 0:
+        return None
+    with np.errstate(all="ignore"):
+        diff = np.abs(got.astype(float) - expected.astype(float))
+        diff = np.where(np.isnan(diff), 0.0, diff)  # equal non-finite values
+        err = relative_error(np.where(np.isfinite(got), got, 0), np.where(np.isfinite(expected), expected, 0))
+    if err <= rtol:
+        return None
+    idx = _index(int(np.argmax(diff.ravel())), got.shape)
+    return (
+        f"{name}: largest error {diff[idx]:.3g} at index {idx} (got {got[idx]:.6g}, expected "
+        f"{expected[idx]:.6g}); relative error max|got - expected| / max(|got| + |expected|) = "
+        f"{err:.2g} > tolerance {rtol:g}"
+    )
+
+
+def compare_values(got: Any, expected: Any, rtol: float = RTOL, name: str = "output") -> str | None:
+    """:func:`compare_arrays` for arrays; exact comparison for ints and other values."""
+    if isinstance(expected, np.ndarray):
+        return compare_arrays(got, expected, rtol, name)
+    if isinstance(expected, int | np.integer) and not isinstance(expected, bool):
+        if isinstance(got, bool) or not isinstance(got, int | np.integer):
+            if isinstance(got, float | np.floating) and float(got) == int(expected):
+                return f"{name} = {got!r} is a float; return an int (use integer division //)"
+            return f"{name} = {got!r}, expected the int {expected}"
+        return None if int(got) == int(expected) else f"{name} = {got}, expected {expected}"
+    return None if got == expected else f"{name} = {got!r}, expected {expected!r}"
+
+
+def problems(task_id: str, got: Outcome, expected: Outcome, rtol: float = RTOL) -> list[str]:
+    """What is wrong with ``got``, one sentence per part; empty when it is right."""
+    if isinstance(expected, Raised):
+        if isinstance(got, Raised):
+            return [] if got.type == expected.type else [f"raised {got}; expected a {expected.type}"]
+        if isinstance(got, Malformed):
+            return [f"{got.message}; for these arguments it must raise {expected}"]
+        shown = ", ".join(f"{k} = {_describe(v)}" for k, v in got.items())
+        return [f"returned {shown}, but these arguments must raise {expected}"]
+    if isinstance(got, Raised):
+        if got.type == "NotImplementedError":
+            return [f"Task {task_id} is not implemented yet ({got})"]
+        return [f"raised {got}"]
+    if isinstance(got, Malformed):
+        return [got.message]
+    found = []
+    for part, value in expected.items():
+        problem = compare_values(got.get(part), value, rtol, part)
+        if problem:
+            found.append(problem)
+    return found
+
+
+def close_enough(a: Any, b: Any, tol: float = MATCH_RTOL) -> bool:
+    """Loose equality of two outcomes or parts, for recognising a known mistake."""
+    if isinstance(a, Raised | Malformed) or isinstance(b, Raised | Malformed):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(close_enough(a[k], b[k], tol) for k in a)
+    if isinstance(b, np.ndarray):
+        if not isinstance(a, np.ndarray) or a.shape != b.shape:
+            return False
+        try:
+            with np.errstate(all="ignore"):
+                if not (np.isfinite(a).all() and np.isfinite(b).all()):
+                    return bool(np.array_equal(a, b, equal_nan=True))
+                return relative_error(a, b) <= tol
+        except (TypeError, ValueError):
+            return False
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def match_variants(
+    got: Outcome,
+    expected: Outcome,
+    variants: Mapping[str, Outcome],
+    tol: float = MATCH_RTOL,
+    consistent: Collection[str] | None = None,
+) -> list[tuple[str, str | None]]:
+    """Known mistakes whose output on this case equals ``got`` (and differs from ``expected``).
+
+    Returns ``(mistake_id, part)`` pairs: ``part`` is None when the whole output matches, else the
+    one part (e.g. ``"db"``) that matches while the others may be wrong for other reasons.
+
+    ``consistent``, if given, holds the mistakes that explain every case of the task (see
+    :func:`consistent_mistakes`). One case alone can be ambiguous: different mistakes raise the same
+    error, or give the same int. So an exception names only consistent mistakes, and when several
+    mistakes match, the consistent ones are preferred.
+    """
+    informative = {k: v for k, v in variants.items() if not close_enough(v, expected, tol)}
+    if isinstance(got, Raised) and consistent is not None:
+        informative = {k: v for k, v in informative.items() if k in consistent}
+    full = [(k, None) for k, v in informative.items() if close_enough(got, v, tol)]
+    if len(full) > 1 and consistent is not None and any(k in consistent for k, _ in full):
+        full = [(k, part) for k, part in full if k in consistent]
+    if full or not isinstance(got, dict) or not isinstance(expected, dict):
+        return full
+    partial = []
+    for part in expected:
+        if close_enough(got.get(part), expected[part], tol):
+            continue
+        for k, v in informative.items():
+            if isinstance(v, dict) and part in v and not close_enough(v[part], expected[part], tol):
+                if close_enough(got.get(part), v[part], tol):
+                    partial.append((k, part))
+    return partial
+
+
+def consistent_mistakes(
+    results: Sequence[tuple[Outcome, Outcome, Mapping[str, Outcome]]], tol: float = MATCH_RTOL
+) -> set[str]:
+    """The known mistakes whose outcome equals the student's on EVERY case.
+
+    ``results`` holds ``(got, expected, variants)`` per case; a mistake missing from a case's
+    ``variants`` is taken to give the expected outcome there (``check_cases.json`` stores only the
+    variants that differ).
+    """
+    ids: set[str] = set()
+    for _, _, variants in results:
+        ids |= set(variants)
+    return {m for m in ids if all(close_enough(got, v.get(m, exp), tol) for got, exp, v in results)}
+
+
+@dataclass
+class Diagnosis:
+    """What is wrong with one case (``problems``) and the known mistakes it looks like (``hints``)."""
+
+    problems: list[str]
+    hints: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        lines = ["; ".join(self.problems)]
+        lines += [f"This looks like: {h}" for h in self.hints]
+        return "\n".join(lines)
+
+
+def diagnose(
+    task_id: str,
+    got: Outcome,
+    expected: Outcome,
+    variants: Mapping[str, Outcome],
+    messages: Mapping[str, str],
+    rtol: float = RTOL,
+    consistent: Collection[str] | None = None,
+) -> Diagnosis | None:
+    """None if ``got`` is right; else its problems and the messages of the known mistakes it matches
+    (see :func:`match_variants` for ``consistent``)."""
+    found = problems(task_id, got, expected, rtol)
+    if not found:
+        return None
+    hints: list[str] = []
+    for mistake, part in match_variants(got, expected, variants, consistent=consistent):
+        message = messages.get(mistake)
+        if message and message not in hints:
+            hints.append(message if part is None or len(PARTS[task_id]) == 1 else f"({part}) {message}")
+    return Diagnosis(found, hints)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.shape == b.shape
+            and a.dtype == b.dtype
+            and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+        )
+    if isinstance(a, tuple | list):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and (a == b or (a != a and b != b))
+
+
+def _changed(before: Any, after: Any, path: str) -> str | None:
+    if isinstance(before, tuple | list) and isinstance(after, tuple | list) and len(before) == len(after):
+        for i, (x, y) in enumerate(zip(before, after, strict=True)):
+            found = _changed(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    if isinstance(before, dict) and isinstance(after, dict) and before.keys() == after.keys():
+        for k in before:
+            found = _changed(before[k], after[k], f"{path}[{k!r}]")
+            if found:
+                return found
+        return None
+    return None if _same(before, after) else path
+
+
+def find_mutation(task_id: str, before: Sequence[Any], after: Sequence[Any]) -> str | None:
+    """A message if the call changed its arguments (``after``, a copy of ``before`` it was given)."""
+    for name, x, y in zip(ARG_NAMES[task_id], before, after, strict=False):
+        path = _changed(x, y, name)
+        if path:
+            function = tasks.TASKS[task_id].function
+            return (
+                f"{function} modified its input {path}: never write into the arrays you are given "
+                "(the caller still needs them); work on a copy (x.copy(), np.pad, ...) or on new arrays"
+            )
+    return None
+
+
+def describe_args(task_id: str, args: Sequence[Any]) -> str:
+    """A one-line description of a call's arguments: arrays by shape, the rest by value."""
+
+    def show(v: Any) -> str:
+        if isinstance(v, np.ndarray):
+            return str(v.shape)
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k}: {show(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, tuple):
+            return "(" + ", ".join(show(x) for x in v) + ")"
+        return repr(v)
+
+    return ", ".join(f"{n} {show(v)}" for n, v in zip(ARG_NAMES[task_id], args, strict=False))
+
+
+# --------------------------------------------------------------------------- check_cases.json
+
+
+def to_json(obj: Any) -> Any:
+    """A JSON-serialisable form of arguments and outcomes: arrays, tuples, dicts, exceptions, scalars."""
+    if isinstance(obj, np.ndarray):
+        return {"array": obj.ravel().tolist(), "shape": list(obj.shape), "dtype": str(obj.dtype)}
+    if isinstance(obj, Raised):
+        return {"raised": obj.type, "message": obj.message}
+    if isinstance(obj, Malformed):
+        return {"malformed": obj.message}
+    if isinstance(obj, tuple):
+        return {"tuple": [to_json(x) for x in obj]}
+    if isinstance(obj, list):
+        return [to_json(x) for x in obj]
+    if isinstance(obj, dict):
+        return {"dict": {str(k): to_json(v) for k, v in obj.items()}}
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if obj is None or isinstance(obj, int | float | str):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} in check_cases.json")
+
+
+def from_json(obj: Any) -> Any:
+    """The inverse of :func:`to_json`."""
+    if isinstance(obj, list):
+        return [from_json(x) for x in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "array" in obj:
+        return np.array(obj["array"], dtype=obj["dtype"]).reshape(obj["shape"])
+    if "raised" in obj:
+        return Raised(obj["raised"], obj["message"])
+    if "malformed" in obj:
+        return Malformed(obj["malformed"])
+    if "tuple" in obj:
+        return tuple(from_json(x) for x in obj["tuple"])
+    if "dict" in obj:
+        return {k: from_json(v) for k, v in obj["dict"].items()}
+    raise ValueError(f"unknown entry in check_cases.json: {sorted(obj)}")
+
+
+@dataclass
+class CheckCase:
+    """One visible check: call the task function on ``args`` and compare with ``expected``."""
+
+    label: str
+    args: tuple[Any, ...]
+    expected: Outcome
+    variants: dict[str, Outcome] = field(default_factory=dict)
+
+
+_LOADED: dict[tuple[str, float], dict[str, Any]] = {}
+
+
+def _cases_path() -> Path:
+    """:data:`CASES_FILE`; for the instructor's reference in ``solutions/cnnlab``, which has no copy
+    of its own (the build writes the file into the student release only), the release's copy."""
+    path = Path(CASES_FILE)
+    release_copy = path.parent.parent.parent / "cnnlab" / path.name
+    if not path.exists() and path.parent.parent.name == "solutions" and release_copy.exists():
+        return release_copy
+    return path
+
+
+def load_cases() -> dict[str, Any]:
+    """The content of :data:`CASES_FILE` (cached): ``rtol``, ``mistakes`` and ``tasks``."""
+    path = _cases_path()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: the visible checks need it. Restore it from the course release."
+        )
+    key = (str(path), path.stat().st_mtime)
+    if key not in _LOADED:
+        _LOADED[key] = json.loads(path.read_text())
+    return _LOADED[key]
+
+
+def fixed_cases(task_id: str) -> list[CheckCase]:
+    """The fixed cases of one task from ``check_cases.json``."""
+    return [
+        CheckCase(
+            label=c["label"],
+            args=tuple(from_json(c["args"])),
+            expected=from_json(c["expected"]),
+            variants={k: from_json(v) for k, v in c["variants"].items()},
+        )
+        for c in load_cases()["tasks"][task_id]
+    ]
+
+
+# --------------------------------------------------------------------------- hand-worked checks
+
+
+def _hand_cases(task_id: str) -> list[CheckCase]:
+    """Small examples worked out by hand, with what some known mistakes give on them."""
+    a = np.array
+    if task_id == "1.1":
+        return [
+            CheckCase("conv_output_size(5, 3)", (5, 3, 1, 0), {"M": 3}, {"size_no_plus_one": {"M": 2}}),
+            CheckCase("conv_output_size(32, 5, stride=1, pad=2)", (32, 5, 1, 2), {"M": 32}),
+            CheckCase(
+                "conv_output_size(6, 3, stride=2, pad=0): the last partial window is dropped",
+                (6, 3, 2, 0),
+                {"M": 2},
+                {"size_ceil": {"M": 3}, "size_no_plus_one": {"M": 1}},
+            ),
+            CheckCase(
+                "conv_output_size(7, 3, stride=2, pad=1)", (7, 3, 2, 1), {"M": 4}, {"size_pad_once": {"M": 3}}
+            ),
+            CheckCase(
+                "conv_output_size(2, 5): the filter does not fit",
+                (2, 5, 1, 0),
+                Raised("ValueError", "filter size f=5 is larger than the padded input"),
+            ),
+        ]
+    if task_id == "1.2":
+        x, w = a([1.0, 2.0, 3.0]), a([0.0, 1.0, 0.5])
+        cases = [
+            CheckCase(
+                "conv1d([1, 2, 3], [0, 1, 0.5]) = [0, 1, 2.5, 4, 1.5]",
+                (x, w, "full"),
+                {"h": a([0.0, 1.0, 2.5, 4.0, 1.5])},
+                {"conv1d_correlation": {"h": a([0.5, 2.0, 3.5, 3.0, 0.0])}},
+            )
+        ]
+        rng = np.random.default_rng(2024)
+        for L, F in [(7, 4), (3, 6), (6, 6)]:
+            x, w = rng.normal(size=L), rng.normal(size=F)
+            for mode in ("full", "same", "valid"):
+                cases.append(
+                    CheckCase(
+                        f"conv1d vs np.convolve: x {x.shape}, w {w.shape}, mode {mode!r}",
+                        (x, w, mode),
+                        {"h": np.convolve(x, w, mode)},
+                        {"conv1d_correlation": {"h": np.convolve(x, w[::-1], mode)}},
+                    )
+                )
+        return cases
+    if task_id == "2.1":
+        # out[i, j] = x[i, j] - x[i+1, j+1] + 0.5 = -3.5 everywhere; the flipped kernel gives +4.5.
+        x = np.arange(9.0).reshape(1, 1, 3, 3)
+        w = a([[[[1.0, 0.0], [0.0, -1.0]]]])
+        return [
+            CheckCase(
+                "hand-worked: x = arange(9).reshape(1, 1, 3, 3), w = [[1, 0], [0, -1]], b = [0.5]",
+                (x, w, a([0.5]), 1, 0),
+                {"out": np.full((1, 1, 2, 2), -3.5)},
+                {
+                    "conv2d_flipped_kernel": {"out": np.full((1, 1, 2, 2), 4.5)},
+                    "conv2d_no_bias": {"out": np.full((1, 1, 2, 2), -4.0)},
+                },
+            )
+        ]
+    if task_id == "3.1":
+        x = a([[[[1.0, 3.0, 0.0], [2.0, 0.0, 5.0], [4.0, 1.0, 1.0]]]])
+        return [
+            CheckCase(
+                "hand-worked: 3x3 input, size 2, stride 1 (overlapping windows)",
+                (x, 2, 1),
+                {"out": a([[[[3.0, 5.0], [4.0, 5.0]]]])},
+            )
+        ]
+    if task_id == "3.2":
+        ties = a([[[[1.0, 3.0], [3.0, 2.0]]]])
+        overlap = a([[[[0.0, 5.0, 0.0], [0.0, 0.0, 0.0]]]])
+        return [
+            CheckCase(
+                "tie rule: window [[1, 3], [3, 2]], dout = 1: the FIRST maximum (row-major) gets it",
+                (a([[[[1.0]]]]), (ties, 2, 2)),
+                {"dx": a([[[[0.0, 1.0], [0.0, 0.0]]]])},
+                {
+                    "maxpool_backward_split_ties": {"dx": a([[[[0.0, 0.5], [0.5, 0.0]]]])},
+                    "maxpool_backward_all_ties": {"dx": a([[[[0.0, 1.0], [1.0, 0.0]]]])},
+                    "maxpool_backward_last_tie": {"dx": a([[[[0.0, 0.0], [1.0, 0.0]]]])},
+                },
+            ),
+            CheckCase(
+                "overlap: x = [[0, 5, 0], [0, 0, 0]], size 2, stride 1, dout = [1, 2]: the 5 gets 1 + 2",
+                (a([[[[1.0, 2.0]]]]), (overlap, 2, 1)),
+                {"dx": a([[[[0.0, 3.0, 0.0], [0.0, 0.0, 0.0]]]])},
+                {"maxpool_backward_assign_overlap": {"dx": a([[[[0.0, 2.0, 0.0], [0.0, 0.0, 0.0]]]])}},
+            ),
+        ]
+    if task_id == "4.1":
+        x = a([[[[1.0, -2.0, 3.0], [-4.0, 5.0, -6.0]]]])
+        zeros = {
+            "w1": np.zeros((2, 1, 3, 3)),
+            "b1": np.zeros(2),
+            "w2": np.zeros((1, 2, 1, 3)),
+            "b2": np.zeros(1),
+        }
+        return [
+            CheckCase(
+                "all weights and biases zero, lam = 0.5: F(x) = 0 so H(x) = 0.5 * x",
+                (x, zeros, 0.5),
+                {"out": 0.5 * x},
+                {"residual_no_lam": {"out": x}, "residual_relu_after_sum": {"out": np.maximum(0.5 * x, 0)}},
+            )
+        ]
+    return []
+
+
+def _gradcheck_conv2d() -> str | None:
+    """conv2d_backward against finite differences of your conv2d_forward (run once 2.1 passes)."""
+    rng = np.random.default_rng(7)
+    x, w, b = rng.normal(size=(1, 2, 4, 3)), rng.normal(size=(2, 2, 2, 2)), rng.normal(size=2)
+    stride, pad = 2, 1
+    out, cache = conv.conv2d_forward(x, w, b, stride, pad)
+    dout = rng.normal(size=out.shape)
+    got, _ = call("2.2", conv.conv2d_backward, (dout, cache))
+    if not isinstance(got, dict):
+        return "; ".join(problems("2.2", got, {"dx": x}))
+    numeric = {
+        "dx": gradcheck.numerical_gradient(lambda v: conv.conv2d_forward(v, w, b, stride, pad)[0], x, dout),
+        "dw": gradcheck.numerical_gradient(lambda v: conv.conv2d_forward(x, v, b, stride, pad)[0], w, dout),
+        "db": gradcheck.numerical_gradient(lambda v: conv.conv2d_forward(x, w, v, stride, pad)[0], b, dout),
+    }
+    found = problems("2.2", got, numeric, GRAD_RTOL)
+    return "; ".join(found) if found else None
+
+
+def _derived_cases(task_id: str, fixed: Sequence[CheckCase]) -> list[CheckCase]:
+    """Cases derived from the fixed ones: residual_block_backward with lam changed to 3.
+
+    dx = dx_F + lam * dout, and dx_F does not depend on lam, so the expected dx for lam = 3 follows
+    from the stored one; the gradients of the weights do not change.
+    """
+    if task_id != "4.2":
+        return []
+    derived, new_lam = [], 3.0
+    for case in fixed:
+        dout, cache = case.args
+        lam, expected = cache[0], case.expected
+        if not isinstance(expected, dict):
+            continue
+        dx_f = expected["dx"] - lam * dout
+        label = case.label.replace(f"lam {lam}", f"lam {new_lam}")
+        derived.append(
+            CheckCase(
+                f"skip path, {label}",
+                (dout, (new_lam, *cache[1:])),
+                {**expected, "dx": dx_f + new_lam * dout},
+                {
+                    "residual_backward_skip_no_lam": {**expected, "dx": dx_f + dout},
+                    "residual_backward_no_skip": {**expected, "dx": dx_f},
+                },
+            )
+        )
+    return derived
+
+
+# --------------------------------------------------------------------------- running the checks
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """No warnings, no numpy floating-point warnings and nothing on stderr while inside."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+@dataclass
+class Report:
+    """The outcome of one task's visible checks."""
+
+    task: tasks.Task
+    n_checks: int = 0
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    first_exception: BaseException | None = None
+
+    def message(self) -> str:
+        task, failed = self.task, len(self.failures)
+        head = f"Task {task.id} {task.function}: {failed} of {self.n_checks} checks failed."
+        body = [f"- {f}".replace("\n", "\n  ") for f in self.failures]
+        return "\n".join([head, *body, *self.notes])
+
+
+def _student_function(task: tasks.Task) -> Callable[..., Any]:
+    # looked up at every call, so that a re-imported or edited module is what gets checked
+    return getattr(_MODULES[task.module], task.function)
+
+
+def _passes_fixed_cases(task_id: str) -> bool:
+    """Whether another task (a dependency) passes its own fixed cases; quietly, never raising."""
+    fn = _student_function(tasks.TASKS[task_id])
+    with quiet():
+        for case in fixed_cases(task_id):
+            got, _ = call(task_id, fn, _copy(case.args))
+            if problems(task_id, got, case.expected):
+                return False
+    return True
+
+
+def _copy(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.copy()
+    if isinstance(obj, tuple | list):
+        return type(obj)(_copy(x) for x in obj)
+    if isinstance(obj, dict):
+        return {k: _copy(v) for k, v in obj.items()}
+    return obj
+
+
+_DEPENDS = {"2.2": ("2.1",), "4.1": ("2.1",), "4.2": ("2.1", "2.2")}
+
+
+def run_checks(task_id: str) -> Report:
+    """Run every visible check of one task. A ``NotImplementedError`` propagates unchanged."""
+    task = tasks.TASKS[task_id]
+    report = Report(task)
+    messages = {k: v["message"] for k, v in load_cases()["mistakes"].items()}
+    fixed = fixed_cases(task_id)
+    all_cases = [*fixed, *_hand_cases(task_id), *_derived_cases(task_id, fixed)]
+    runs = []
+    for case in all_cases:
+        args = _copy(case.args)
+        got, exc = call(task_id, _student_function(task), args)
+        if isinstance(exc, NotImplementedError):
+            raise exc
+        runs.append((got, exc, find_mutation(task_id, case.args, args)))
+    # an exception names a mistake only if that mistake explains every fixed case
+    fixed_runs = zip(fixed, runs[: len(fixed)], strict=True)
+    consistent = consistent_mistakes([(got, c.expected, c.variants) for c, (got, _, _) in fixed_runs])
+    first_with: dict[tuple[str, ...], int] = {}  # hints -> the first check that showed them
+    for i, (case, (got, exc, mutated)) in enumerate(zip(all_cases, runs, strict=True), start=1):
+        report.n_checks += 1
+        found = diagnose(task_id, got, case.expected, case.variants, messages, consistent=consistent)
+        if found or mutated:
+            text = found.text() if found else str(mutated)
+            if found and found.hints:
+                key = tuple(found.hints)
+                if key in first_with:
+                    text = (
+                        "; ".join(found.problems)
+                        + f"\nThis looks like the same mistake as check {first_with[key]}."
+                    )
+                first_with.setdefault(key, i)
+            if found and mutated:
+                text += f"\nAlso: {mutated}"
+            report.failures.append(f"check {i} ({case.label}): {text}")
+            if exc is not None and report.first_exception is None:
+                report.first_exception = exc
+    if task_id == "2.2":
+        if _passes_fixed_cases("2.1"):
+            report.n_checks += 1
+            try:
+                problem = _gradcheck_conv2d()
+            except Exception as exc:  # e.g. a forward pass that fails on float64 perturbations
+                problem = f"raised {type(exc).__name__}: {exc}"
+            if problem:
+                report.failures.append(
+                    f"check {report.n_checks} (numerical gradient of conv2d_forward): {problem}"
+                )
+        else:
+            report.notes.append("(The numerical-gradient check runs once conv2d_forward, Task 2.1, passes.)")
+    if report.failures:
+        for dep in _DEPENDS.get(task_id, ()):
+            try:
+                ok = _passes_fixed_cases(dep)
+            except NotImplementedError:
+                ok = False
+            if not ok:
+                t = tasks.TASKS[dep]
+                report.notes.append(
+                    f"Note: {task.function} calls {t.function} (Task {t.id}), which does not pass its own "
+                    f"checks yet: fix Task {t.id} first (check_task({t.id!r}))."
+                )
+    return report
+
+
+def check_task(task_id: str) -> None:
+    """Run the visible checks of one task (e.g. ``"2.1"``).
+
+    Prints one line when everything passes. Otherwise raises ``AssertionError`` saying which check
+    failed, what differs, and which known mistake it looks like. A function that is still a stub
+    raises its ``NotImplementedError`` ("Task 2.1: implement conv2d_forward in cnnlab/conv.py").
+
+    While nbgrader autogrades (``NBGRADER_EXECUTION=autograde``) nothing is raised: the diagnosis is
+    printed, so that the hidden grading in the same cell still runs.
+    """
+    if task_id not in tasks.TASKS:
+        raise ValueError(f"unknown task {task_id!r}; tasks are {', '.join(tasks.TASKS)}")
+    task = tasks.TASKS[task_id]
+    if os.environ.get("NBGRADER_EXECUTION") == "autograde":
+        try:
+            with quiet():
+                report = run_checks(task_id)
+        except NotImplementedError as exc:
+            print(f"Task {task_id} is not implemented yet: {exc}")
+            return
+        except Exception as exc:  # the checks themselves failed: report, never raise while grading
+            error = f"{type(exc).__name__}: {exc}"
+            print(f"Task {task_id} {task.function}: the visible checks could not run ({error})")
+            return
+        if report.failures:
+            print(report.message())
+            return
+    else:
+        report = run_checks(task_id)
+        if report.failures:
+            raise AssertionError(report.message()) from report.first_exception
+    print(f"Task {task_id} {task.function}: all {report.n_checks} checks passed.")
+
+
+__all__ = [
+    "RTOL",
+    "CheckCase",
+    "Diagnosis",
+    "Malformed",
+    "Raised",
+    "call",
+    "check_task",
+    "compare_arrays",
+    "close_enough",
+    "compare_values",
+    "consistent_mistakes",
+    "describe_args",
+    "diagnose",
+    "find_mutation",
+    "match_variants",
+    "problems",
+    "relative_error",
+    "split_result",
+]

@@ -1,0 +1,298 @@
+"""The self-study book (``make book``) in a real browser, with no network.
+
+Builds ``_build/book`` with ``python -m tools.book`` unless it is up to date, serves it from a local
+http.server on 127.0.0.1 and opens every page in headless Chromium (Debian's ``chromium``, driven by
+Playwright) with every request outside that origin blocked. Checks: the landing page links to every
+notebook; the formulas are typeset by the vendored MathJax (``mjx-container``, its fonts loaded); every
+figure loads; no cell output is an error; each task has a "Show solution" dropdown, collapsed by default,
+holding the reference function.
+
+Skipped when Playwright or Chromium is missing (``apt-get install chromium``; never ``playwright install``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from autograder.reference import load_reference
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "solutions" / "notebooks").glob("*.ipynb"))
+TASKS = load_reference().tasks.TASKS
+SCREENSHOTS = Path(tempfile.gettempdir()) / "cnnlab-screenshots"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+TIMEOUT_MS = 60_000
+
+
+def _chromium() -> str:
+    for candidate in (os.environ.get("CNNLAB_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright is not installed (pip install playwright)"
+    )
+    executable = _chromium()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def book() -> Path:
+    """``_build/book``, built now unless it is up to date."""
+    sys.path.insert(0, str(ROOT))
+    from tools import book as tools_book
+
+    if not NOTEBOOKS:
+        pytest.fail("no notebooks in solutions/notebooks")
+    if not tools_book.is_fresh():
+        proc = subprocess.run(
+            [sys.executable, "-m", "tools.book"], cwd=ROOT, capture_output=True, text=True, timeout=1200
+        )
+        assert proc.returncode == 0, f"make book failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return tools_book.OUT
+
+
+@pytest.fixture(scope="module")
+def server(book: Path):
+    """An http.server on 127.0.0.1 serving the book; yields its origin."""
+    handler = functools.partial(_QuietHandler, directory=str(book))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def page(browser, server):
+    """A page that may load only from the book's own origin (``page.blocked`` lists the rest)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    blocked: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(server + "/"):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.blocked = blocked
+    page.js_errors = []
+    page.on("pageerror", lambda e: page.js_errors.append(str(e)))
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def _screenshot(page, prefix: str) -> str:
+    shots = Path(tempfile.mkdtemp(prefix=prefix))
+    path = shots / "page.png"
+    try:
+        page.screenshot(path=str(path), full_page=True)
+        return f"screenshot: {path}"
+    except Exception as err:  # the page may be gone
+        return f"(no screenshot: {err})"
+
+
+@contextlib.contextmanager
+def _screenshot_on_failure(page):
+    """A timeout or error inside becomes a failure naming a screenshot of the page."""
+    try:
+        yield
+    except Exception as err:
+        pytest.fail(
+            f"{type(err).__name__}: {err}\nat {page.url}\n{_screenshot(page, 'cnnlab-book-failure-')}"
+        )
+
+
+def _fail(page, what: str) -> None:
+    """Fail with ``what``, and a screenshot of the page in a temp dir named in the message."""
+    pytest.fail(f"{what}\nat {page.url}\n{_screenshot(page, 'cnnlab-book-failure-')}")
+
+
+def _check(page, ok: bool, what: str) -> None:
+    if not ok:
+        _fail(page, what)
+
+
+def _open(page, url: str) -> None:
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("article.bd-article")
+
+
+def _wait_typeset(page) -> dict:
+    """Wait until MathJax has typeset every formula on the page; returns counts and font states."""
+    page.wait_for_function(
+        """() => {
+            const maths = document.querySelectorAll('article .math');
+            if (maths.length === 0) return true;
+            if (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) return false;
+            return [...maths].every(m => m.querySelector('mjx-container'));
+        }"""
+    )
+    return page.evaluate(
+        """async () => {
+            await document.fonts.ready;
+            const fonts = [...document.fonts].filter(f => f.family.includes('MJX'));
+            return {
+                math: document.querySelectorAll('article .math').length,
+                typeset: document.querySelectorAll('article mjx-container').length,
+                errors: document.querySelectorAll('article mjx-merror').length,
+                fonts_loaded: fonts.filter(f => f.status === 'loaded').length,
+                fonts_failed: fonts.filter(f => f.status === 'error').map(f => f.family),
+            };
+        }"""
+    )
+
+
+def _images(page) -> list[dict]:
+    """Every <img> of the page once it has loaded or failed: src and naturalWidth."""
+    return page.evaluate(
+        """async () => {
+            const imgs = [...document.querySelectorAll('article img')];
+            const settled = img => new Promise(done => {
+                img.addEventListener('load', done);
+                img.addEventListener('error', done);
+            });
+            await Promise.all(imgs.map(img => (img.complete ? null : settled(img))));
+            return imgs.map(img => ({src: img.getAttribute('src'), width: img.naturalWidth}));
+        }"""
+    )
+
+
+def test_landing_page_links_every_notebook_and_typesets(page, server):
+    with _screenshot_on_failure(page):
+        _check_landing_page(page, server)
+
+
+def _check_landing_page(page, server) -> None:
+    _open(page, f"{server}/index.html")  # a redirect to the root page
+    hrefs = page.eval_on_selector_all(
+        "article.bd-article a[href]", "els => els.map(a => a.getAttribute('href'))"
+    )
+    targets = {h.split("#")[0] for h in hrefs}
+    missing = [nb for nb in NOTEBOOKS if f"{nb}.html" not in targets]
+    _check(page, not missing, f"the landing page does not link to {missing}; its links: {sorted(targets)}")
+    text = page.inner_text("article.bd-article")
+    for words in ("make setup", "jupyter lab", "Show solution"):
+        _check(page, words in text, f"the landing page does not say {words!r}")
+    math = _wait_typeset(page)
+    _check(page, math["math"] > 0 and math["typeset"] >= math["math"], f"formulas not typeset: {math}")
+    _check(page, not page.blocked, f"the landing page asked for outside resources: {page.blocked}")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "book-landing.png"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_notebook_page(page, server, notebook):
+    with _screenshot_on_failure(page):
+        _check_notebook_page(page, server, notebook)
+
+
+def _check_notebook_page(page, server, notebook: str) -> None:
+    _open(page, f"{server}/{notebook}.html")
+
+    # The formulas: every one typeset by the local MathJax, with its fonts.
+    math = _wait_typeset(page)
+    _check(page, math["math"] > 0, f"{notebook}: no formulas on the page")
+    _check(page, math["errors"] == 0, f"{notebook}: {math['errors']} formulas have TeX errors")
+    _check(
+        page, not math["fonts_failed"], f"{notebook}: MathJax fonts failed to load: {math['fonts_failed']}"
+    )
+    _check(page, math["fonts_loaded"] > 0, f"{notebook}: no MathJax font loaded: {math}")
+
+    # The figures: executed against the reference, every one there and loaded.
+    images = _images(page)
+    _check(page, images, f"{notebook}: no figures on the page")
+    broken = [i["src"] for i in images if i["width"] == 0]
+    _check(page, not broken, f"{notebook}: images that did not load: {broken}")
+
+    # No cell of the executed notebook failed.
+    tracebacks = page.locator("article .output.traceback, article .output.error")
+    _check(page, tracebacks.count() == 0, f"{notebook}: {tracebacks.count()} error outputs")
+    _check(page, "NotImplementedError" not in page.inner_text("article"), f"{notebook}: a stub was run")
+
+    # One collapsed "Show solution" per task, after its check cell.
+    tasks = [t for t in TASKS.values() if t.notebook == notebook]
+    toggles = page.locator("article details.cnnlab-solution")
+    _check(
+        page,
+        toggles.count() == len(tasks),
+        f"{notebook}: {toggles.count()} solution toggles, want {len(tasks)}",
+    )
+    for i, task in enumerate(tasks):
+        toggle = toggles.nth(i)
+        summary = toggle.locator("summary")
+        _check(
+            page,
+            f"Show solution: Task {task.id}" in summary.inner_text(),
+            f"toggle {i}: {summary.inner_text()}",
+        )
+        _check(page, not toggle.evaluate("d => d.open"), f"Task {task.id}: the solution is open by default")
+        code = toggle.locator("pre")
+        _check(
+            page, not code.first.is_visible(), f"Task {task.id}: the solution code is visible while collapsed"
+        )
+        summary.click()
+        code.first.wait_for(state="visible")
+        source = code.first.inner_text()
+        _check(page, f"def {task.function}(" in source, f"Task {task.id}: the toggle shows {source[:200]!r}")
+        _check(
+            page,
+            "### BEGIN SOLUTION" not in source and "### END" not in source,
+            "markers left in the solution",
+        )
+        if i == 0 and notebook == NOTEBOOKS[0]:
+            SCREENSHOTS.mkdir(exist_ok=True)
+            toggle.scroll_into_view_if_needed()
+            page.screenshot(path=str(SCREENSHOTS / "book-solution-open.png"))
+
+    _check(page, not page.blocked, f"{notebook}: the page asked for outside resources: {page.blocked}")
+    _check(page, not page.js_errors, f"{notebook}: JavaScript errors: {page.js_errors}")
+
+
+def test_book_stamp_lists_every_task(book):
+    """The build recorded one solution per task of the course."""
+    info = json.loads((book / ".cnnlab-book.json").read_text())
+    assert sorted(info["solutions"]) == sorted(TASKS)
+    assert info["notebooks"] == NOTEBOOKS

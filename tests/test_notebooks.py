@@ -1,0 +1,279 @@
+"""The notebook series, end to end.
+
+(a) Every source notebook (``solutions/notebooks``) runs top to bottom in a fresh kernel against the
+    reference (a temporary copy of ``solutions/cnnlab``, plus the ``check_cases.json`` of its visible
+    checks, first on PYTHONPATH, then the repository root), with no error, and the whole series fits
+    the time budget.
+(b) Every released notebook (``notebooks/``) runs against the generated stubs; its only errors are the
+    stubs' ``NotImplementedError("Task X.Y: ...")`` of its own tasks, and each check cell fails with
+    its own task's message.
+(c) The committed notebooks are clean and consistent: no outputs, one check cell per task with the
+    right grade_id, points and heading, autoreload on.
+
+Kernels run in a temporary folder, so nothing is written into the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+from autograder.manifest import load_manifest  # noqa: E402
+from autograder.reference import load_reference  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE_NB = ROOT / "solutions" / "notebooks"
+RELEASE_NB = ROOT / "notebooks"
+TASKS = load_reference().tasks.TASKS
+NOTEBOOKS = sorted(p.stem for p in SOURCE_NB.glob("*.ipynb"))
+SERIES_BUDGET_SECONDS = 180.0  # the whole series against the reference, on 2 cores
+CELL_TIMEOUT_SECONDS = 300
+
+STUB_ERROR = re.compile(r"^Task (\d+\.\d+): implement (\w+) in (cnnlab/\w+\.py)")
+
+
+def check_cell_source(task) -> str:
+    """The exact source of a task's check cell in a source notebook (docs/architecture.md)."""
+    return (
+        f"# Check Task {task.id}: {task.function}\n"
+        "from cnnlab.checks import check_task\n\n"
+        f'check_task("{task.id}")\n'
+        "### BEGIN HIDDEN TESTS\n"
+        "from autograder.hidden import grade_task\n\n"
+        f'grade_task("{task.id}")\n'
+        "### END HIDDEN TESTS"
+    )
+
+
+@dataclass
+class Run:
+    nb: object  # the executed notebook
+    seconds: float
+    errors: list[tuple[str, str, str]]  # (cell id, ename, evalue)
+
+
+def execute(path: Path, pythonpath: str, cwd: Path) -> Run:
+    """Run a notebook in a fresh python3 kernel with ``allow_errors=True``; collect its errors."""
+    nb = nbformat.read(path, as_version=4)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = pythonpath
+    env["MPLBACKEND"] = "Agg"
+    env.pop("NBGRADER_EXECUTION", None)
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT_SECONDS,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    start = time.perf_counter()
+    client.execute(env=env)
+    seconds = time.perf_counter() - start
+    errors = [
+        (cell.get("id", "?"), out.get("ename", ""), out.get("evalue", ""))
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
+    return Run(nb, seconds, errors)
+
+
+def check_cells(nb) -> dict[str, tuple[int, object]]:
+    """grade_id -> (index, cell) of the nbgrader grade cells of a notebook."""
+    found = {}
+    for i, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade"):
+            found[meta.get("grade_id")] = (i, cell)
+    return found
+
+
+def tasks_of(name: str) -> list:
+    return [t for t in TASKS.values() if t.notebook == name]
+
+
+# ---------------------------------------------------------------------------------------------
+# (a) source notebooks against the reference
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_copy(dest: Path) -> Path:
+    """``dest/cnnlab``: a copy of the reference package with the ``check_cases.json`` its visible
+    checks read (``make release`` writes that file into ``cnnlab/`` only, never into ``solutions/``)."""
+    from autograder.cases import visible_cases
+
+    pkg = dest / "cnnlab"
+    shutil.copytree(ROOT / "solutions" / "cnnlab", pkg, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    cases = pkg / "check_cases.json"
+    if not cases.exists():
+        cases.write_text(json.dumps(visible_cases(load_reference()), indent=1, sort_keys=True) + "\n")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def source_runs(tmp_path_factory) -> dict[str, Run]:
+    """Each source notebook run once, in a temporary folder, with the reference as ``cnnlab``."""
+    reference = reference_copy(tmp_path_factory.mktemp("reference"))
+    pythonpath = os.pathsep.join([str(reference), str(ROOT)])
+    runs = {}
+    for name in NOTEBOOKS:
+        cwd = tmp_path_factory.mktemp(f"source_{name}")
+        runs[name] = execute(SOURCE_NB / f"{name}.ipynb", pythonpath, cwd)
+    return runs
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, f"no notebooks in {SOURCE_NB}"
+    assert {t.notebook for t in TASKS.values()} <= set(NOTEBOOKS), "a task's notebook is missing"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_source_notebook_runs_against_the_reference(source_runs, name):
+    run = source_runs[name]
+    print(f"{name}: {run.seconds:.1f} s")
+    assert not run.errors, f"{name} raised in cells: " + "; ".join(
+        f"{cid}: {ename}: {evalue[:300]}" for cid, ename, evalue in run.errors
+    )
+
+
+def test_the_series_fits_the_time_budget(source_runs):
+    lines = [f"{name:28s} {run.seconds:6.1f} s" for name, run in source_runs.items()]
+    total = sum(run.seconds for run in source_runs.values())
+    lines.append(f"{'total':28s} {total:6.1f} s (budget {SERIES_BUDGET_SECONDS:.0f} s)")
+    print("\nnotebook run times against the reference:\n" + "\n".join(lines))
+    assert total < SERIES_BUDGET_SECONDS, "\n".join(lines)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_source_check_cells_pass_and_grade(source_runs, name):
+    """Against the reference each check cell prints no failure and its hidden grade is full marks."""
+    points = {tid: p for a in load_manifest().values() for tid, p in a.points.items()}
+    cells = check_cells(source_runs[name].nb)
+    for task in tasks_of(name):
+        _, cell = cells[task.marker]
+        results = [o for o in cell.outputs if o.get("output_type") == "execute_result"]
+        if results:  # grade_task's return value: the points earned
+            value = results[-1]["data"].get("text/plain", "")
+            try:
+                earned = float(value)
+            except ValueError:
+                continue
+            assert earned == pytest.approx(points[task.id]), f"Task {task.id}: reference earns {value}"
+
+
+# ---------------------------------------------------------------------------------------------
+# (b) released notebooks against the stubs
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def release_runs(tmp_path_factory) -> dict[str, Run]:
+    if not all((RELEASE_NB / f"{n}.ipynb").exists() for n in NOTEBOOKS):
+        pytest.fail("notebooks/ is not built: run `python -m tools.build`")
+    runs = {}
+    for name in NOTEBOOKS:
+        cwd = tmp_path_factory.mktemp(f"release_{name}")
+        runs[name] = execute(RELEASE_NB / f"{name}.ipynb", str(ROOT), cwd)
+    return runs
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_release_fails_only_with_its_own_stubs(release_runs, name):
+    """Each error is a stub's NotImplementedError of this notebook's tasks (05 has none: any task)."""
+    run = release_runs[name]
+    own = {t.id for t in tasks_of(name)} or set(TASKS)
+    for cid, ename, evalue in run.errors:
+        match = STUB_ERROR.match(evalue)
+        assert ename == "NotImplementedError" and match, f"{name}, cell {cid}: {ename}: {evalue[:300]}"
+        assert match.group(1) in own, f"{name}, cell {cid} fails with another notebook's task: {evalue}"
+        task = TASKS[match.group(1)]
+        assert (match.group(2), match.group(3)) == (task.function, task.path), evalue
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_release_check_cells_fail_with_their_own_task(release_runs, name):
+    cells = check_cells(release_runs[name].nb)
+    for task in tasks_of(name):
+        _, cell = cells[task.marker]
+        errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+        assert errors, f"the check cell of Task {task.id} passed against the stub"
+        assert errors[0]["ename"] == "NotImplementedError", errors[0]["ename"]
+        assert errors[0]["evalue"].startswith(f"Task {task.id}: "), errors[0]["evalue"]
+
+
+# ---------------------------------------------------------------------------------------------
+# (c) committed notebooks: clean and consistent
+# ---------------------------------------------------------------------------------------------
+
+
+def committed() -> list[Path]:
+    return sorted(SOURCE_NB.glob("*.ipynb")) + sorted(RELEASE_NB.glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", committed(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_committed_notebook_is_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    ids = [cell.get("id") for cell in nb.cells]
+    assert all(ids) and len(set(ids)) == len(ids), "every cell needs a unique, stable id"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}, cell {cell.id} has outputs"
+            assert cell.execution_count is None, f"{path.name}, cell {cell.id} has an execution count"
+        assert "execution" not in cell.metadata, f"{path.name}, cell {cell.id} has execution timing"
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "%load_ext autoreload" in code and "%autoreload 2" in code
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+def test_release_has_the_same_notebooks():
+    assert sorted(p.stem for p in RELEASE_NB.glob("*.ipynb")) == NOTEBOOKS
+
+
+@pytest.mark.parametrize("folder", [SOURCE_NB, RELEASE_NB], ids=["source", "release"])
+def test_one_check_cell_per_task_with_heading_and_points(folder):
+    manifest = load_manifest()
+    points = {tid: p for a in manifest.values() for tid, p in a.points.items()}
+    seen: dict[str, str] = {}
+    for path in sorted(folder.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            meta = cell.get("metadata", {}).get("nbgrader")
+            if not meta:
+                continue
+            gid = meta.get("grade_id")
+            assert gid not in seen, f"grade_id {gid} in {seen.get(gid)} and {path.name}"
+            seen[gid] = path.name
+            assert meta.get("grade") is True and meta.get("locked") is True and meta.get("solution") is False
+            assert meta.get("schema_version") == 3
+            task = next((t for t in TASKS.values() if t.marker == gid), None)
+            assert task is not None, f"{path.name}: grade_id {gid} is no task marker"
+            assert path.stem == task.notebook, f"Task {task.id}'s check cell is in {path.name}"
+            assert meta.get("points") == points[task.id], f"Task {task.id}: points {meta.get('points')}"
+            above = nb.cells[i - 1]
+            assert above.cell_type == "markdown", f"the cell above Task {task.id}'s check is not markdown"
+            assert above.source.startswith(f"## Task {task.id}: {task.function}"), above.source[:80]
+            assert f"cnnlab/{task.module}.py" in above.source and task.function in above.source
+            if folder == SOURCE_NB:
+                assert cell.source == check_cell_source(task)
+            else:
+                assert "grade_task" not in cell.source and f'check_task("{task.id}")' in cell.source
+    assert set(seen) == {t.marker for t in TASKS.values()}, "every task needs exactly one check cell"
+
+
+def test_manifest_notebooks_exist():
+    for assignment in load_manifest().values():
+        for nb in assignment.notebooks:
+            assert (SOURCE_NB / nb).exists(), nb
