@@ -55,3 +55,15 @@ bench: $(STAMP)
 
 clean:
 	rm -rf autograder/course .pytest_cache .hypothesis
+
+# The self-study book: the notebooks executed against the reference, solutions folded, MathJax served
+# locally (npm's mathjax@3); builds with no network into _build/book/index.html.
+book: $(STAMP)
+	test -f node_modules/mathjax/es5/tex-mml-chtml.js || npm ci --no-audit --no-fund
+	$(PY) -m tools.book
+
+# The browser tests only (headless Debian chromium): the student's path in JupyterLab, and the book.
+test-browser: $(STAMP)
+	$(PY) -m pytest --impl=reference -m browser
+
+.PHONY: book test-browser

@@ -25,7 +25,10 @@ from autograder.manifest import ManifestError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder",
+        description="cnnlab's nbgrader course: release, sample submissions, autograding, grades.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show nbgrader's full output")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="release, fabricate samples, autograde, feedback, export, table")

@@ -7,6 +7,12 @@
 * :func:`compare` and :func:`diagnose` judge a student's output against the reference and name the
   known mistake it matches. The comparison core lives in the reference's ``checks.py`` (shipped to
   students for the visible checks), so the visible checks and the grader say the same thing.
+* :func:`grade_runs` turns what a student's function did on each case (:class:`CaseRun`) into a
+  :class:`GradeResult`: cases passed, diagnoses, the known mistakes recognised. Both graders use it:
+  :func:`autograder.hidden.grade_function` (in nbgrader's kernel, student code in the same process)
+  and :mod:`autograder.batch` (student code in a sandboxed child process, outputs sent back as data).
+  :func:`task_report` formats the result the same way for both.
+* :func:`restored_functions` is the grading-isolation rule both graders apply.
 * :func:`visible_cases` is the content of ``cnnlab/check_cases.json`` (written by ``tools/build.py``).
 
 Tolerance: float results must agree with the reference to a relative error
@@ -17,8 +23,10 @@ from __future__ import annotations
 
 import copy
 import importlib
+import inspect
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -28,6 +36,8 @@ from autograder import mistakes
 
 VISIBLE_SEED = 20260101  # the visible cases never change unless this does
 TASK_IDS = ("1.1", "1.2", "2.1", "2.2", "3.1", "3.2", "4.1", "4.2")
+ISOLATED_MODULES = ("conv", "pool", "residual")  # the modules whose provided functions grading restores
+MAX_MESSAGES = 4  # distinct failures shown per task
 
 
 @dataclass(frozen=True)
@@ -343,6 +353,168 @@ def diagnose(task_id: str, student_fn_outputs: Any, args: Sequence[Any], ref: Mo
     """
     found = diagnose_case(task_id, student_fn_outputs, args, ref)
     return None if found is None else found.text()
+
+
+# --------------------------------------------------------------------------- grading
+
+
+@dataclass
+class GradeResult:
+    """The hidden grading of one task: the fraction of cases passed and what went wrong.
+
+    ``mistakes`` holds the ids of the known mistakes (:mod:`autograder.mistakes`) the diagnoses
+    recognised, in order of first appearance.
+    """
+
+    fraction: float
+    n_passed: int
+    n_total: int
+    messages: list[str] = field(default_factory=list)
+    mistakes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CaseRun:
+    """What the student's function did on one case: its outcome (``checks.Outcome``: the parts of
+    the return value, ``checks.Raised`` or ``checks.Malformed``) and the arguments after the call
+    (the private copy it was given, to detect writes into its inputs)."""
+
+    got: Any
+    args_after: Sequence[Any]
+
+
+def restored_functions(module: ModuleType, module_name: str, tasks: Any) -> dict[str, Callable[..., Any]]:
+    """Grading isolation: the functions of ``cnnlab.<module_name>`` that are put back while a task
+    is graded, by name: every function bound in the pristine module ``module`` (the reference, or
+    the released copy, which is the same code outside the task bodies) except the task functions
+    defined in it. The student's own task functions stay the student's, so both graders agree;
+    backward tasks get caches built by the reference forward (:func:`task_inputs`), and a residual
+    block runs the provided ``cnnlab.fast`` convolutions, so a wrong ``conv2d_forward`` costs points
+    in Task 2.1 only.
+
+    ``autograder/child.py`` applies the same rule to the released copy inside the sandbox.
+    """
+    own = {t.function for t in tasks.values() if t.module == module_name}
+    return {
+        name: value for name, value in vars(module).items() if inspect.isfunction(value) and name not in own
+    }
+
+
+def missing_function_result(task_id: str, n_total: int, error: str) -> GradeResult:
+    """The task's function cannot be found in the student's module: 0 of ``n_total``."""
+    task = _task(task_id)
+    return GradeResult(0.0, 0, n_total, [f"could not find {task.function} in {task.path} ({error})"])
+
+
+def stopped_message(n_done: int, n_total: int, seconds: float, why: str = "") -> str:
+    """The note for cases that were never run because the time ran out."""
+    why = why or f"more than {seconds:g} s"
+    return f"stopped after {n_done} of {n_total} cases: {why} (an endless loop?)"
+
+
+def _passes(task_id: str, got: Any, expected: Any, mutated: str | None, checks: ModuleType) -> bool:
+    try:
+        return not mutated and not checks.problems(task_id, got, expected)
+    except Exception:  # a result the grader cannot even compare
+        return False
+
+
+def _mutation(task_id: str, before: Sequence[Any], after: Sequence[Any], checks: ModuleType) -> str | None:
+    try:
+        return checks.find_mutation(task_id, before, after)
+    except Exception as exc:  # arguments replaced by objects that cannot even be compared
+        return f"the arguments were changed beyond recognition ({type(exc).__name__})"
+
+
+def grade_runs(
+    task_id: str,
+    case_list: Sequence[Case],
+    runs: Sequence[CaseRun],
+    ref: ModuleType,
+    notes: Sequence[str] = (),
+) -> GradeResult:
+    """Score one task from what the student's function did on ``case_list[:len(runs)]``.
+
+    A case passes when its outcome matches the reference's (``checks.problems``, tolerance
+    ``checks.RTOL``) and the arguments are unchanged; cases without a run count as failed. Failed
+    cases get one diagnosis per distinct failure (at most :data:`MAX_MESSAGES`), naming the known
+    mistakes they match; ``notes`` (e.g. :func:`stopped_message`) follow the diagnoses.
+    """
+    checks = checks_module(ref)
+    n_total = len(case_list)
+    with checks.quiet():
+        judged = []
+        for case, run in zip(case_list, runs, strict=False):
+            expected = expected_outcome(task_id, case.args, ref)
+            mutated = _mutation(task_id, case.args, run.args_after, checks)
+            judged.append((case, run.got, expected, mutated))
+        n_passed = sum(1 for _, got, exp, mut in judged if _passes(task_id, got, exp, mut, checks))
+        messages: list[str] = []
+        found: list[str] = []
+        if n_passed < len(judged):
+            try:
+                messages, found = _diagnoses(task_id, judged, ref, checks)
+            except Exception as exc:  # never lose points because a diagnosis failed
+                messages = [f"{len(judged) - n_passed} cases failed (no diagnosis: {type(exc).__name__})"]
+    fraction = n_passed / n_total if n_total else 0.0
+    return GradeResult(fraction, n_passed, n_total, messages + list(notes), found)
+
+
+def _diagnoses(
+    task_id: str, judged: list[tuple[Case, Any, Any, str | None]], ref: ModuleType, checks: ModuleType
+) -> tuple[list[str], list[str]]:
+    """One message per distinct failure, and the ids of the known mistakes recognised."""
+    variants = [variant_outcomes(task_id, case.args, ref) for case, *_ in judged]
+    consistent = checks.consistent_mistakes(
+        [(got, expected, v) for (_, got, expected, _), v in zip(judged, variants, strict=True)]
+    )
+    messages, seen, found = [], set(), []
+    texts = mistake_messages()
+    for i, ((case, got, expected, mutated), v) in enumerate(zip(judged, variants, strict=True), start=1):
+        try:
+            diagnosis = checks.diagnose(task_id, got, expected, v, texts, consistent=consistent)
+            if diagnosis is not None:
+                for mid, _ in checks.match_variants(got, expected, v, consistent=consistent):
+                    if mid not in found:
+                        found.append(mid)
+        except Exception as exc:
+            diagnosis = checks.Diagnosis([f"the result could not be checked ({type(exc).__name__}: {exc})"])
+        if diagnosis is None and not mutated:
+            continue
+        if diagnosis is None:
+            text, key = str(mutated), ("mutated",)
+        else:
+            text = diagnosis.text() + (f"\nAlso: {mutated}" if mutated else "")
+            if diagnosis.hints:
+                key = tuple(diagnosis.hints)
+            elif isinstance(got, checks.Raised | checks.Malformed):
+                key = (got,)
+            else:
+                key = ("values", len(diagnosis.problems))
+        if key not in seen and len(messages) < MAX_MESSAGES:
+            seen.add(key)
+            messages.append(f"case {i} ({case.label}): {text}")
+    return messages, found
+
+
+def clamp_points(points: float, maximum: float) -> float:
+    """``points`` rounded to 2 decimals, within [0, maximum]; 0 for NaN (nbgrader would give full marks)."""
+    if not isinstance(points, int | float) or math.isnan(points):
+        return 0.0
+    return float(min(max(round(points, 2), 0.0), maximum))
+
+
+def task_report(task_id: str, result: GradeResult, maximum: float) -> tuple[float, list[str]]:
+    """``(points, lines)``: the task's points and the report ``grade_task`` prints (and the batch
+    grader's feedback shows): a summary line, then one ``- `` item per message."""
+    points = clamp_points(maximum * result.fraction, maximum)
+    task = _task(task_id)
+    lines = [
+        f"Task {task_id} {task.function}: passed {result.n_passed} of {result.n_total} hidden cases: "
+        f"{points:g} of {maximum:g} points."
+    ]
+    lines += ["- " + message.replace("\n", "\n  ") for message in result.messages]
+    return points, lines
 
 
 # --------------------------------------------------------------------------- check_cases.json

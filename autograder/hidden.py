@@ -6,13 +6,18 @@ directory is the student's assignment folder) and ``NBGRADER_EXECUTION=autograde
 1. loads the reference with :func:`autograder.reference.load_reference` (never copied next to student
    code) and uses only the reference's ``checks`` and ``tasks`` code: the student's copies of those
    could have been edited;
-2. draws the task's cases with :func:`autograder.cases.task_inputs` from a seed (``CNNLAB_GRADING_SEED``
-   if set, else :data:`DEFAULT_SEED`, combined with the task ID);
-3. calls the student's function on a private copy of each case, with every other function of
+2. draws the task's cases with :func:`autograder.cases.task_inputs` from a seed (:func:`grading_seed`:
+   ``CNNLAB_GRADING_SEED`` if set; in nbgrader's ``autograded/<student>/<assignment>/`` folder a
+   per-student seed, an HMAC of the course secret, the student id and the task ID, see
+   :mod:`autograder.secret`; else :data:`DEFAULT_SEED`), combined with the task ID;
+3. calls the student's function on a private copy of each case, with the provided functions of
    ``cnnlab.conv``, ``cnnlab.pool`` and ``cnnlab.residual`` replaced by the reference's (grading
-   isolation: a wrong conv2d_forward costs points in Task 2.1 only, not in 4.1 or 4.2), and with
-   warnings, stderr and stdout captured;
-4. passes a case when the output matches the reference (``checks.RTOL``) and the inputs are unchanged;
+   isolation, :func:`autograder.cases.restored_functions`: backward passes get caches made by the
+   reference forward, a residual block runs the provided convolutions, so a wrong conv2d_forward costs
+   points in Task 2.1 only), and with warnings, stderr and stdout captured;
+4. scores the outcomes with :func:`autograder.cases.grade_runs`, the code the batch grader
+   (:mod:`autograder.batch`) uses too: a case passes when the output matches the reference
+   (``checks.RTOL``) and the inputs are unchanged;
 5. prints ``passed X of Y`` and a diagnosis per distinct failure (stdout only: any stderr output in a
    grade cell zeroes it), and returns ``max_points * fraction``, always a float in [0, max_points].
 
@@ -25,35 +30,33 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib
-import inspect
 import io
-import math
 import os
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from autograder import cases
+from autograder.cases import ISOLATED_MODULES, MAX_MESSAGES, GradeResult
 from autograder.reference import load_reference
 
 SEED_ENV = "CNNLAB_GRADING_SEED"
 DEFAULT_SEED = 2718281
 TIME_BUDGET_ENV = "CNNLAB_TIME_BUDGET"  # seconds for one task's hidden cases; the rest then fail
 DEFAULT_TIME_BUDGET = 20.0
-MAX_MESSAGES = 4  # distinct failures shown per task
-ISOLATED_MODULES = ("conv", "pool", "residual")
 
-
-@dataclass
-class GradeResult:
-    """The hidden grading of one task: the fraction of cases passed and what went wrong."""
-
-    fraction: float
-    n_passed: int
-    n_total: int
-    messages: list[str] = field(default_factory=list)
+__all__ = [
+    "DEFAULT_SEED",
+    "ISOLATED_MODULES",
+    "MAX_MESSAGES",
+    "GradeResult",
+    "grade_function",
+    "grade_task",
+    "grading_seed",
+    "isolated",
+    "max_points",
+]
 
 
 def max_points(task_id: str) -> float:
@@ -63,25 +66,50 @@ def max_points(task_id: str) -> float:
     return float(task_points()[task_id])
 
 
-def grading_seed(seed: int | None = None) -> int:
-    """``seed`` if given, else the ``CNNLAB_GRADING_SEED`` environment variable, else the default."""
+def grading_seed(
+    seed: int | None = None,
+    task_id: str | None = None,
+    student: str | None = None,
+    root: str | Path | None = None,
+) -> int:
+    """The seed of a task's hidden cases, by priority:
+
+    1. ``seed`` if given;
+    2. the ``CNNLAB_GRADING_SEED`` environment variable (one seed for everybody: tests, debugging);
+    3. with ``task_id``: the student's own seed, :func:`autograder.secret.student_seed` of the course
+       secret of ``root``, ``student`` and ``task_id``. Without ``student`` and ``root`` they are read
+       from the working directory when it is nbgrader's ``<root>/autograded/<student>/<assignment>``
+       (see :func:`autograder.secret.kernel_context`): the batch grader computes the same seed;
+    4. :data:`DEFAULT_SEED`.
+    """
     if seed is not None:
         return int(seed)
     try:
         return int(os.environ[SEED_ENV])
     except (KeyError, ValueError):
-        return DEFAULT_SEED
+        pass
+    if task_id is not None:
+        from autograder import secret
+
+        if student is None or root is None:
+            context = secret.kernel_context()
+            if context is not None:
+                root, student = context.root, context.student
+        if student is not None and root is not None:
+            return secret.student_seed(secret.course_secret(root), student, task_id)
+    return DEFAULT_SEED
 
 
 @contextlib.contextmanager
 def isolated(task_id: str, student: ModuleType, ref: ModuleType) -> Iterator[None]:
-    """Replace every function of the student's conv/pool/residual modules by the reference's,
-    except the graded task's own function; restore all of them on exit.
+    """Put the reference's provided functions into the student's conv/pool/residual modules
+    (:func:`autograder.cases.restored_functions`); restore the student's on exit.
 
-    A residual block then runs the reference convolutions (``cnnlab.residual`` calls
-    ``conv2d_forward`` through its own namespace), a backward pass the reference helpers, and so on.
+    A residual block then runs the provided convolutions (``cnnlab.residual`` calls
+    ``conv2d_forward`` through its own namespace), a backward pass the provided helpers, and so on.
+    The student's task functions stay the student's (the batch grader cannot do otherwise: it never
+    gives the reference to student code), so ``task_id`` does not change what is replaced.
     """
-    task = ref.tasks.TASKS[task_id]
     saved: list[tuple[ModuleType, str, bool, object]] = []
     try:
         for name in ISOLATED_MODULES:
@@ -89,9 +117,7 @@ def isolated(task_id: str, student: ModuleType, ref: ModuleType) -> Iterator[Non
                 module = importlib.import_module(f"{student.__name__}.{name}")
             except Exception:
                 continue  # a module that does not import is reported when its task is graded
-            for attr, value in vars(getattr(ref, name)).items():
-                if not inspect.isfunction(value) or (name == task.module and attr == task.function):
-                    continue
+            for attr, value in cases.restored_functions(getattr(ref, name), name, ref.tasks.TASKS).items():
                 namespace = vars(module)
                 saved.append((module, attr, attr in namespace, namespace.get(attr)))
                 setattr(module, attr, value)
@@ -128,108 +154,35 @@ def grade_function(
 ) -> GradeResult:
     """Grade one task of a student package (a module object, e.g. ``import cnnlab``) on seeded cases.
 
-    Pure apart from calling student code: reads no environment, prints nothing. A batch grader can
-    call it on packages loaded with :func:`autograder.reference.load_package`. Cases not started
-    within ``time_budget`` seconds count as failed.
+    Pure apart from calling student code: reads no environment, prints nothing. Cases not started
+    within ``time_budget`` seconds count as failed. The scoring is
+    :func:`autograder.cases.grade_runs`, shared with the batch grader.
     """
     checks = cases.checks_module(ref)
-    task = ref.tasks.TASKS[task_id]
     with _silenced(checks):
         case_list = cases.task_inputs(task_id, cases.task_rng(task_id, seed))
         n_total = len(case_list)
         try:
             fn = cases.task_function(student_module, task_id)
         except Exception as exc:
-            message = f"could not find {task.function} in {task.path} ({type(exc).__name__}: {exc})"
-            return GradeResult(0.0, 0, n_total, [message])
-        runs: list[tuple[cases.Case, Any, Any, str | None]] = []
-        messages: list[str] = []
-        start, budget = time.monotonic(), time_budget
-        for i, case in enumerate(case_list, start=1):
-            if time.monotonic() - start > budget:
-                messages.append(
-                    f"stopped after {i - 1} of {n_total} cases: more than {budget:g} s (an endless loop?)"
-                )
+            return cases.missing_function_result(task_id, n_total, f"{type(exc).__name__}: {exc}")
+        runs: list[cases.CaseRun] = []
+        notes: list[str] = []
+        start = time.monotonic()
+        for case in case_list:
+            if time.monotonic() - start > time_budget:
+                notes.append(cases.stopped_message(len(runs), n_total, time_budget))
                 break
-            runs.append((case, *_run_case(task_id, fn, case, student_module, ref, checks)))
-        n_passed = sum(
-            1 for _, got, expected, mutated in runs if _passes(task_id, got, expected, mutated, checks)
-        )
-        if n_passed < len(runs):
-            try:
-                messages = _diagnoses(task_id, runs, ref, checks) + messages
-            except Exception as exc:  # never lose points because a diagnosis failed
-                messages.append(f"{n_total - n_passed} cases failed (no diagnosis: {type(exc).__name__})")
-    fraction = n_passed / n_total if n_total else 0.0
-    return GradeResult(fraction, n_passed, n_total, messages)
-
-
-def _run_case(
-    task_id: str,
-    fn: Callable[..., Any],
-    case: cases.Case,
-    student: ModuleType,
-    ref: ModuleType,
-    checks: ModuleType,
-) -> tuple[Any, Any, str | None]:
-    """``(got, expected, mutation message)`` of one case: the student's outcome under isolation."""
-    expected = cases.expected_outcome(task_id, case.args, ref)
-    args = copy.deepcopy(case.args)
-    with isolated(task_id, student, ref):
-        got, _ = checks.call(task_id, fn, args)
-    try:
-        mutated = checks.find_mutation(task_id, case.args, args)
-    except Exception as exc:  # arguments replaced by objects that cannot even be compared
-        mutated = f"the arguments were changed beyond recognition ({type(exc).__name__})"
-    return got, expected, mutated
-
-
-def _passes(task_id: str, got: Any, expected: Any, mutated: str | None, checks: ModuleType) -> bool:
-    try:
-        return not mutated and not checks.problems(task_id, got, expected)
-    except Exception:  # a result the grader cannot even compare
-        return False
-
-
-def _diagnoses(
-    task_id: str, runs: list[tuple[cases.Case, Any, Any, str | None]], ref: ModuleType, checks: ModuleType
-) -> list[str]:
-    """One message per distinct failure (at most :data:`MAX_MESSAGES`), naming known mistakes."""
-    variants = [cases.variant_outcomes(task_id, case.args, ref) for case, *_ in runs]
-    consistent = checks.consistent_mistakes(
-        [(got, expected, v) for (_, got, expected, _), v in zip(runs, variants, strict=True)]
-    )
-    messages, seen = [], set()
-    for i, ((case, got, expected, mutated), v) in enumerate(zip(runs, variants, strict=True), start=1):
-        try:
-            diagnosis = checks.diagnose(
-                task_id, got, expected, v, cases.mistake_messages(), consistent=consistent
-            )
-        except Exception as exc:
-            diagnosis = checks.Diagnosis([f"the result could not be checked ({type(exc).__name__}: {exc})"])
-        if diagnosis is None and not mutated:
-            continue
-        if diagnosis is None:
-            text, key = str(mutated), ("mutated",)
-        else:
-            text = diagnosis.text() + (f"\nAlso: {mutated}" if mutated else "")
-            if diagnosis.hints:
-                key = tuple(diagnosis.hints)
-            elif isinstance(got, checks.Raised | checks.Malformed):
-                key = (got,)
-            else:
-                key = ("values", len(diagnosis.problems))
-        if key not in seen and len(messages) < MAX_MESSAGES:
-            seen.add(key)
-            messages.append(f"case {i} ({case.label}): {text}")
-    return messages
+            args = copy.deepcopy(case.args)
+            with isolated(task_id, student_module, ref):
+                got, _ = checks.call(task_id, fn, args)
+            runs.append(cases.CaseRun(got, args))
+    return cases.grade_runs(task_id, case_list, runs, ref, notes)
 
 
 def _clamp(points: float, maximum: float) -> float:
     """``points`` rounded to 2 decimals, within [0, maximum]; 0 for NaN (nbgrader would give full marks)."""
-    if not isinstance(points, int | float) or math.isnan(points):
-        return 0.0
-    return float(min(max(round(points, 2), 0.0), maximum))
+    return cases.clamp_points(points, maximum)
 
 
 def grade_task(task_id: str, seed: int | None = None) -> float:
@@ -239,11 +192,16 @@ def grade_task(task_id: str, seed: int | None = None) -> float:
     """
     try:
         ref = load_reference()
-        task = ref.tasks.TASKS[task_id]
+        ref.tasks.TASKS[task_id]
         maximum = max_points(task_id)
     except Exception as exc:
         print(f"Task {task_id}: the grader could not start ({type(exc).__name__}: {exc}); 0 points.")
         return 0.0
+    try:
+        task_seed = grading_seed(seed, task_id)
+    except Exception as exc:  # the course secret cannot be read or created
+        print(f"Task {task_id}: no per-student seed ({type(exc).__name__}: {exc}); the default seed is used.")
+        task_seed = DEFAULT_SEED
     checks = cases.checks_module(ref)
     try:
         with _silenced(checks):
@@ -252,15 +210,11 @@ def grade_task(task_id: str, seed: int | None = None) -> float:
         print(f"Task {task_id}: your cnnlab package does not import ({type(exc).__name__}: {exc}); 0 points.")
         return 0.0
     try:
-        result = grade_function(task_id, student, ref, grading_seed(seed), _time_budget())
+        result = grade_function(task_id, student, ref, task_seed, _time_budget())
     except Exception as exc:
         print(f"Task {task_id}: the grader failed ({type(exc).__name__}: {exc}); 0 points.")
         return 0.0
-    points = _clamp(maximum * result.fraction, maximum)
-    print(
-        f"Task {task_id} {task.function}: passed {result.n_passed} of {result.n_total} hidden cases: "
-        f"{points:g} of {maximum:g} points."
-    )
-    for message in result.messages:
-        print("- " + message.replace("\n", "\n  "))
+    points, lines = cases.task_report(task_id, result, maximum)
+    for line in lines:
+        print(line)
     return points

@@ -10,6 +10,7 @@ Environment variables:
 * ``CNNLAB_COURSE_ROOT``: the nbgrader course root (default ``autograder/course``, gitignored);
   the tests grade in a temporary copy.
 * ``CNNLAB_DB_URL``: the gradebook's SQLAlchemy URL (default ``sqlite:///<root>/gradebook.db``).
+* ``CNNLAB_MANIFEST``: another manifest instead of ``autograder/assignments.toml`` (tests).
 
 A manifest entry that nbgrader would silently ignore (a directory, a glob, ``./``, a missing file)
 stops every nbgrader command here, before anything is graded: otherwise the instructor's copy of
@@ -48,15 +49,26 @@ c.CourseDirectory.course_id = "cnnlab"
 if os.environ.get("CNNLAB_DB_URL"):
     c.CourseDirectory.db_url = os.environ["CNNLAB_DB_URL"]
 
+# nbgrader runs the `alembic` command (gradebook migrations) by name: without the venv's bin/ on PATH
+# (nbgrader started as .venv/bin/nbgrader from a shell without the venv activated) creating the
+# gradebook fails.
+_bindir = str(Path(sys.executable).parent)
+if _bindir not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join([_bindir, os.environ.get("PATH", "")])
+
 # --- grade the student's files, never the instructor's copy ---------------------------------------
 # autograde copies submitted/<student>/<a>/, then overwrites every non-notebook file with the copy in
 # source/<a>/ except the exact relative paths listed here (derived from assignments.toml).
 # traitlets only logs an exception raised by a config file, and nbgrader then goes on WITHOUT this
 # file (course root = the working directory, nothing excluded): SystemExit stops the command instead.
 try:
-    c.Autograde.exclude_overwriting = _load_manifest_module().exclude_overwriting(ROOT / "source")
+    _manifest = _load_manifest_module()
 except Exception as err:
-    raise SystemExit(f"[cnnlab] nbgrader_config.py: autograder/assignments.toml: {err}") from err
+    raise SystemExit(f"[cnnlab] nbgrader_config.py: cannot load autograder/manifest.py: {err}") from err
+try:
+    c.Autograde.exclude_overwriting = _manifest.exclude_overwriting(ROOT / "source")
+except Exception as err:
+    raise SystemExit(f"[cnnlab] nbgrader_config.py: {err} (manifest: {_manifest.MANIFEST_PATH})") from err
 
 # --- the grading kernel ----------------------------------------------------------------------------
 # The kernel starts in autograded/<student>/<a>/ and `import cnnlab` must find the student's copy

@@ -205,7 +205,7 @@ def init_tiny_cnn(
         params[f"block{i}_w2"] = _he(rng, (K, K, 3, 3), K * 9, weight_scale)
         params[f"block{i}_b2"] = np.zeros(K)
     D = K * (H // 2) * (W // 2)
-    params["fc_w"] = np.sqrt(1.0 / D) * rng.standard_normal((D, num_classes))
+    params["fc_w"] = 0.1 * np.sqrt(1.0 / D) * rng.standard_normal((D, num_classes))
     params["fc_b"] = np.zeros(num_classes)
     return TinyCNN(params=params, num_blocks=num_blocks, lam=lam)
 
@@ -373,11 +373,14 @@ class DepthExperiment:
     predicted: dict[float, np.ndarray]
     seconds: float = 0.0
 
-    def table(self) -> str:
-        """The measured norms, and the prediction in brackets, one row per depth."""
+    def table(self, depths: Sequence[int] | None = None) -> str:
+        """The measured norms, and the prediction in brackets, one row per depth (default: all)."""
         head = "depth " + "".join(f"{'lam=' + format(lam, 'g'):>28}" for lam in self.lams)
         rows = [head]
+        show = set(self.depths.tolist() if depths is None else depths)
         for i, L in enumerate(self.depths):
+            if int(L) not in show:
+                continue
             cells = "".join(
                 f"{self.norms[lam][i]:>13.3e} ({self.predicted[lam][i]:9.2e})" for lam in self.lams
             )

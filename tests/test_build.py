@@ -57,7 +57,9 @@ def test_every_task_is_stubbed_with_its_message(built):
         fn = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == task.function)
         body = ast.get_source_segment(text, fn)
         assert f"# TODO: Task {task.id}" in body
-        assert f'raise NotImplementedError("Task {task.id}: implement {task.function} in {task.path}")' in body
+        assert (
+            f'raise NotImplementedError("Task {task.id}: implement {task.function} in {task.path}")' in body
+        )
         assert ast.get_docstring(fn), f"{task.function} lost its docstring"
 
 
@@ -93,7 +95,9 @@ def test_strip_module_replaces_regions_and_keeps_the_rest():
     out, ids = build.strip_module(src, "conv", load_reference().tasks.TASKS)
     assert ids == ["1.2"]
     assert "secret" not in out and "x = check(x)" in out and "def helper():\n    return 1" in out
-    assert re.search(r"    # TODO: Task 1\.2.*\n    raise NotImplementedError\(\"Task 1\.2: implement conv1d", out)
+    assert re.search(
+        r"    # TODO: Task 1\.2.*\n    raise NotImplementedError\(\"Task 1\.2: implement conv1d", out
+    )
 
 
 @pytest.mark.parametrize(

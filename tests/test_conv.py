@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from oracles import EXACT, rel
 
 MODES = ["full", "same", "valid"]

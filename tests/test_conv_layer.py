@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import oracles
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import oracles
 from oracles import EXACT, NUMERIC, rel
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 import oracles
+import pytest
 
 
 def test_shift2d_circular_is_roll(cn):

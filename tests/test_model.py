@@ -248,6 +248,8 @@ def test_gradient_norm_vs_depth_follows_lam_to_the_L():
     plain = exp.norms[0.0]
     assert np.all(np.diff(plain) < 0) and plain[-1] < 1e-6, "the plain stack's gradient vanishes"
     assert "lam=1.5" in exp.table()
+    assert len(exp.table().splitlines()) == 1 + 4
+    assert len(exp.table(depths=(1, 8)).splitlines()) == 1 + 2
 
 
 def test_gradient_norm_vs_depth_rejects_depth_zero():

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import oracles
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import oracles
 from oracles import EXACT, NUMERIC, rel
 
 
@@ -112,9 +111,9 @@ def test_avgpool_forward_and_backward(cn, cfg):
     assert rel(out, expected) < EXACT
     dout = np.random.default_rng(2).normal(size=out.shape)
     num = oracles.numeric_grad(
-        lambda v: np.lib.stride_tricks.sliding_window_view(v, (size, size), axis=(2, 3))[:, :, ::stride, ::stride].mean(
-            axis=(4, 5)
-        ),
+        lambda v: np.lib.stride_tricks.sliding_window_view(v, (size, size), axis=(2, 3))[
+            :, :, ::stride, ::stride
+        ].mean(axis=(4, 5)),
         x.copy(),
         dout,
     )

@@ -7,11 +7,10 @@ a student can pass them before finishing Tasks 2.1 and 2.2.
 from __future__ import annotations
 
 import numpy as np
+import oracles
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import oracles
 from oracles import EXACT, NUMERIC, rel
 
 LAMS = [0.0, 0.5, 1.0, 2.0]
@@ -55,7 +54,9 @@ def test_relu(cn):
     x = np.array([[-1.0, 0.0, 2.0]])
     out, cache = cn.residual.relu_forward(x)
     np.testing.assert_array_equal(out, [[0.0, 0.0, 2.0]])
-    np.testing.assert_array_equal(cn.residual.relu_backward(np.array([[5.0, 5.0, 5.0]]), cache), [[0, 0, 5.0]])
+    np.testing.assert_array_equal(
+        cn.residual.relu_backward(np.array([[5.0, 5.0, 5.0]]), cache), [[0, 0, 5.0]]
+    )
 
 
 @pytest.mark.task4_1

@@ -27,9 +27,23 @@ TASK_TEST_FILES = [
 def test_every_task_test_fails_on_the_stubs_with_its_task(tmp_path):
     report = tmp_path / "junit.xml"
     subprocess.run(
-        [sys.executable, "-m", "pytest", *TASK_TEST_FILES, "--impl=student", "-q", "-p", "no:cacheprovider",
-         f"--junitxml={report}", "-o", "junit_family=xunit1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *TASK_TEST_FILES,
+            "--impl=student",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={report}",
+            "-o",
+            "junit_family=xunit1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     cases = ET.parse(report).getroot().iter("testcase")
     from conftest import TASKS

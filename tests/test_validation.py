@@ -43,14 +43,20 @@ def test_conv_output_size_rules(cn, args, match):
         (lambda c: c.conv.conv2d_forward(X, W, B, stride=0), r"stride must be >= 1"),
         (lambda c: c.conv.conv2d_forward(X, W, B, pad=-1), r"pad must be >= 0"),
         (lambda c: c.conv.conv2d_forward(X, np.zeros((4, 3, 6, 1)), B), r"filter height FH=6 is larger"),
-        (lambda c: c.conv.conv2d_forward(X, np.zeros((4, 3, 1, 9)), B, pad=1), r"filter width FW=9 is larger"),
+        (
+            lambda c: c.conv.conv2d_forward(X, np.zeros((4, 3, 1, 9)), B, pad=1),
+            r"filter width FW=9 is larger",
+        ),
         (lambda c: c.pool.maxpool2d_forward(X[0]), r"x must be a 4-D array"),
         (lambda c: c.pool.maxpool2d_forward(X, size=0), r"size must be >= 1"),
         (lambda c: c.pool.maxpool2d_forward(X, 2, stride=0), r"stride must be >= 1"),
         (lambda c: c.pool.maxpool2d_forward(X, size=6), r"pool size=6 is larger than the input"),
         (lambda c: c.pool.avgpool2d_forward(X, size=6), r"pool size=6 is larger than the input"),
         (lambda c: c.residual.residual_block_forward(X[0], {}), r"x must be a 4-D array"),
-        (lambda c: c.residual.residual_block_forward(X, {"w1": W}), r"params is missing \['b1', 'b2', 'w2'\]"),
+        (
+            lambda c: c.residual.residual_block_forward(X, {"w1": W}),
+            r"params is missing \['b1', 'b2', 'w2'\]",
+        ),
         (
             lambda c: c.residual.residual_block_forward(X, _params(w1=np.zeros((2, 4, 3, 3)))),
             r"params\['w1'\] must have shape \(C1, C=3",

@@ -13,7 +13,8 @@ The book is static HTML, built with jupyter-book 1.x (Sphinx) with no network:
    a temporary copy of ``solutions/cnnlab`` with the ``check_cases.json`` its visible checks read
    (computed as ``make release`` computes it), ahead of the repository root on ``PYTHONPATH``. Every
    figure and number is in the book, and a cell that raises stops the build.
-4. MathJax 3 is served from the book itself (``npm ci`` puts it in ``node_modules/mathjax``), not a CDN.
+4. MathJax 3 is served from the book itself, not a CDN: ``npm ci`` (run here when ``node_modules/mathjax``
+   is missing) installs the version ``package-lock.json`` pins.
 5. ``jupyter-book build`` renders the folder; the HTML replaces ``_build/book/``.
 
 ``--if-stale`` skips the build when ``_build/book`` was built from the current inputs (a digest of
@@ -239,8 +240,17 @@ def execute_notebook(path: str, reference: str) -> tuple[str, float]:
 
 
 def vendor_mathjax(dest: Path) -> None:
+    """Copy the parts of MathJax the book serves into ``dest``; ``npm ci`` first if it is missing."""
     if not (MATHJAX / "tex-mml-chtml.js").is_file():
-        raise BookError(f"{MATHJAX.relative_to(ROOT)} is missing: run `npm ci` in {ROOT}")
+        npm = shutil.which("npm")
+        if npm is None:
+            raise BookError(f"{MATHJAX.relative_to(ROOT)} is missing and npm is not installed: run `npm ci`")
+        print("npm ci (MathJax for the book)...", flush=True)
+        proc = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=ROOT, capture_output=True, text=True
+        )
+        if proc.returncode != 0 or not (MATHJAX / "tex-mml-chtml.js").is_file():
+            raise BookError(f"npm ci failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     for part in MATHJAX_PARTS:
         src, out = MATHJAX / part, dest / part
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -269,6 +279,14 @@ def is_fresh(out: Path = OUT) -> bool:
     except (OSError, ValueError):
         return False
     return stamp.get("digest") == inputs_digest() and (out / "index.html").is_file()
+
+
+def _last_timings(out: Path) -> dict[str, float]:
+    try:
+        stamp = json.loads((out / STAMP_NAME).read_text())
+        return dict(stamp["seconds"]["execute_per_notebook"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _jupyter_book() -> list[str]:
@@ -309,7 +327,11 @@ def build(out: Path = OUT, notebooks: Path = SOURCE_NB, jobs: int = 2, keep_temp
 
         print(f"executing {len(sources)} notebooks against the reference ({jobs} at a time)...", flush=True)
         timings: dict[str, float] = {}
-        paths = [str(src / p.name) for p in sources]
+        # Longest first (the last build's timings, else the biggest file): the slowest notebook
+        # (05 trains a network) must not start last.
+        last = _last_timings(out)
+        order = sorted(sources, key=lambda p: (-last.get(p.name, 0.0), -p.stat().st_size))
+        paths = [str(src / p.name) for p in order]
         refs = [str(reference_copy(tmp / "reference"))] * len(paths)
         if jobs > 1:
             spawn = multiprocessing.get_context("spawn")  # no fork of this process's state into kernels
@@ -317,6 +339,7 @@ def build(out: Path = OUT, notebooks: Path = SOURCE_NB, jobs: int = 2, keep_temp
                 timings = dict(pool.map(execute_notebook, paths, refs))
         else:
             timings = dict(map(execute_notebook, paths, refs))
+        timings = {p.name: timings[p.name] for p in sources}
         for name, secs in timings.items():
             print(f"  {name}: {secs:.1f} s")
         t_exec = time.perf_counter()

@@ -89,7 +89,9 @@ def strip_module(text: str, module: str, tasks: dict) -> tuple[str, list[str]]:
         indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
         out.extend(lines[pos:begin])
         out.append(f"{indent}# TODO: Task {task.id} - implement {task.function} (see the docstring above).\n")
-        out.append(f'{indent}raise NotImplementedError("Task {task.id}: implement {task.function} in {task.path}")\n')
+        out.append(
+            f'{indent}raise NotImplementedError("Task {task.id}: implement {task.function} in {task.path}")\n'
+        )
         pos = end + 1
         done.append(task.id)
     out.extend(lines[pos:])

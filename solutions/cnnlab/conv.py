@@ -151,14 +151,18 @@ def check_conv_args(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pa
     if not isinstance(w, np.ndarray) or w.ndim != 4:
         raise ValueError(f"w must be a 4-D array (K, C, FH, FW), got shape {np.shape(w)}")
     if w.shape[1] != x.shape[1]:
-        raise ValueError(f"w has C={w.shape[1]} channels but x has C={x.shape[1]}: filters span the full depth")
+        raise ValueError(
+            f"w has C={w.shape[1]} channels but x has C={x.shape[1]}: filters span the full depth"
+        )
     if np.shape(b) != (w.shape[0],):
         raise ValueError(f"b must have shape (K,) = ({w.shape[0]},), got shape {np.shape(b)}")
     stride = _check_int("stride", stride, 1)
     pad = _check_int("pad", pad, 0)
     (H, W), (FH, FW) = x.shape[2:], w.shape[2:]
     if FH > H + 2 * pad:
-        raise ValueError(f"filter height FH={FH} is larger than the padded input height H+2*pad={H + 2 * pad}")
+        raise ValueError(
+            f"filter height FH={FH} is larger than the padded input height H+2*pad={H + 2 * pad}"
+        )
     if FW > W + 2 * pad:
         raise ValueError(f"filter width FW={FW} is larger than the padded input width W+2*pad={W + 2 * pad}")
     return (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1

@@ -387,7 +387,7 @@ def plot_grad_norm_vs_depth(
     norms: Mapping[float, Sequence[float]],
     predicted: Mapping[float, Sequence[float]] | None = None,
 ) -> Figure:
-    """``||dL/dx0||`` against depth on a log scale, one line per skip weight lam, with ``lam**L`` dashed.
+    """``||dL/dx0||`` against depth on a log scale, one line per skip weight lam, ``lam**L`` dashed black.
 
     Args:
         depths: the depths L measured.
@@ -395,18 +395,22 @@ def plot_grad_norm_vs_depth(
         predicted: lam -> predicted norms ``lam**L``; zero predictions (lam = 0) are not drawn.
     """
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    size = 5 if len(depths) <= 15 else 3
+    labelled = False
     for k, (lam, values) in enumerate(norms.items()):
         label = "plain stack (lam = 0)" if lam == 0 else f"residual, lam = {lam:g}"
         values = np.maximum(np.asarray(values, dtype=float), 1e-300)  # 0 cannot be drawn on a log scale
-        ax.plot(depths, values, marker="o", color=f"C{k}", label=label)
+        ax.plot(depths, values, marker="o", markersize=size, color=f"C{k}", label=label)
         if predicted is not None and lam != 0:
-            ax.plot(depths, predicted[lam], linestyle="--", color=f"C{k}", alpha=0.7, label=f"${lam:g}^L$")
+            label = None if labelled else r"prediction $\lambda^L$"
+            ax.plot(depths, predicted[lam], linestyle="--", color="black", linewidth=1, label=label, zorder=3)
+            labelled = True
     ax.set_yscale("log")
     ax.set_xlabel("depth L (number of blocks)")
     ax.set_ylabel(r"$\|\partial L / \partial x_0\|$ (log scale)")
     ax.set_title("gradient at the input of a stack of blocks $H(x) = F(x) + \\lambda x$")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

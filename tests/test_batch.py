@@ -1,0 +1,593 @@
+"""The batch grader (``python -m autograder grade``): sandboxed, parallel, resumable, in the gradebook.
+
+One temporary course root, released for ``02_conv_layer`` only. A module fixture fabricates honest,
+hostile and broken students (fixtures of this file, written from the release and the reference) and
+grades them all in one batch with small limits; the tests read its rows. ``nbgrader autograde`` runs
+once, on the honest students only (the slow part, about 20 s), to prove both graders agree.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from autograder import batch, cases, child, course, hidden, sandbox, secret
+from autograder.manifest import load_manifest
+from autograder.reference import ROOT, load_reference
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("nbgrader", path=str(Path(sys.executable).parent)) is None,
+    reason="nbgrader is not installed in this environment",
+)
+
+A = "02_conv_layer"
+CONV = "cnnlab/conv.py"
+TIMEOUT, MEMORY_MB = 8.0, 600
+SECRET = "test-course-secret"
+
+
+def _conv(tasks: list[str] | None = None, mistakes: tuple[str, ...] = ()) -> str:
+    return course.reference_variant("conv", tasks, mistakes)
+
+
+def _stub() -> str:
+    return (ROOT / "cnnlab" / "conv.py").read_text()
+
+
+def _with(base: str, code: str) -> str:
+    """``base`` with ``code`` appended: later definitions replace the earlier ones."""
+    return base + "\n\n# --- appended by tests/test_batch.py ---\n" + textwrap.dedent(code)
+
+
+ZEROS = """
+def conv2d_forward(x, w, b, stride=1, pad=0):
+    Ho, Wo = check_conv_args(x, w, b, stride, pad)
+    return np.zeros((x.shape[0], w.shape[0], Ho, Wo)), (x, w, b, stride, pad)
+
+def conv2d_backward(dout, cache):
+    x, w, b, stride, pad = cache
+    return np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)
+"""
+
+# student -> (files, notebook, expected points of 2.1 and 2.2 or None (not fixed), reason fragments)
+STUDENTS: dict[str, tuple[dict[str, str | None], Any, tuple[float | None, float | None], list[str]]] = {}
+
+
+def _students() -> None:
+    outside = "/tmp/cnnlab-test-pwned"
+    STUDENTS.update(
+        {
+            "h_complete": ({CONV: _conv()}, "release", (5.0, 5.0), ["ok"]),
+            "h_partial": ({CONV: _conv(["1.1", "1.2", "2.1"])}, "release", (5.0, 0.0), ["Task 2.2: not implemented"]),
+            "h_mistakes": (
+                {CONV: _conv(None, ("conv2d_stride_ignored", "conv2d_backward_stride_ignored"))},
+                "release",
+                (None, None),
+                ["looks like conv2d_stride_ignored"],
+            ),
+            "x_allclose": (
+                {
+                    CONV: _with(
+                        _stub(),
+                        textwrap.dedent(
+                            """
+                            import numpy, numpy.testing
+                            numpy.allclose = lambda *a, **k: True
+                            numpy.isclose = lambda *a, **k: True
+                            numpy.array_equal = lambda *a, **k: True
+                            numpy.testing.assert_allclose = lambda *a, **k: None
+                            """
+                        )
+                        + ZEROS,
+                    )
+                },
+                "release",
+                (0.0, 0.0),
+                ["6 of 6 cases failed"],
+            ),
+            "x_reference": (
+                {
+                    CONV: _with(
+                        _stub(),
+                        f"""
+                        import sys, types
+                        fake = types.ModuleType("cnnlab_reference")
+                        fake.conv = sys.modules[__name__]
+                        sys.modules["cnnlab_reference"] = fake
+                        sys.modules["autograder"] = types.ModuleType("autograder")
+                        sys.modules["autograder.reference"] = types.SimpleNamespace(load_reference=lambda: fake)
+                        try:  # the reference itself, if the child could read it
+                            _src = open({str(ROOT / "solutions" / "cnnlab" / "conv.py")!r}).read()
+                            _ns = {{"__name__": "cnnlab.conv_ref"}}
+                            exec(_src.replace("from __future__ import annotations", ""), _ns)
+                            conv2d_forward, conv2d_backward = _ns["conv2d_forward"], _ns["conv2d_backward"]
+                            READ_REFERENCE = True
+                        except Exception:
+                            READ_REFERENCE = False
+                        """,
+                    )
+                },
+                "release",
+                (0.0, 0.0),
+                ["not implemented"],
+            ),
+            "x_sysexit": (
+                {CONV: _with(_conv(), "def conv2d_forward(*args):\n    import sys\n    sys.exit(3)\n")},
+                "release",
+                (0.0, 5.0),
+                ["Task 2.1: 6 of 6 cases failed"],
+            ),
+            "x_osexit": (
+                {CONV: _with(_conv(), "def conv2d_forward(*args):\n    import os\n    os._exit(7)\n")},
+                "release",
+                (0.0, 5.0),
+                ["Task 2.1: the code ended the grading process"],
+            ),
+            "x_loop": (
+                {CONV: _with(_conv(), "def conv2d_forward(*args):\n    while True:\n        pass\n")},
+                "release",
+                (0.0, 5.0),
+                [f"Task 2.1: time limit ({TIMEOUT:g} s) exceeded"],
+            ),
+            "x_memory": (
+                {CONV: _with(_conv(), "def conv2d_forward(*args):\n    return np.ones((1 << 31,)), None\n")},
+                "release",
+                (0.0, 5.0),
+                [f"Task 2.1: memory limit ({MEMORY_MB} MB) exceeded"],
+            ),
+            "x_print": (
+                {
+                    CONV: _with(
+                        _conv(),
+                        """
+                        _forward = conv2d_forward
+                        def conv2d_forward(*args):
+                            import sys
+                            print("x" * 5_000_000)
+                            print("y" * 5_000_000, file=sys.stderr)
+                            return _forward(*args)
+                        """,
+                    )
+                },
+                "release",
+                (5.0, 5.0),
+                ["ok"],
+            ),
+            "x_syntax": (
+                {CONV: _conv() + "\ndef broken(:\n"},
+                "release",
+                (0.0, 0.0),
+                ["Task 2.1: the cnnlab package does not import"],
+            ),
+            "x_import_exit": (
+                {CONV: "import sys\nsys.exit(0)\n"},
+                "release",
+                (0.0, 0.0),
+                ["the cnnlab package does not import"],
+            ),
+            "x_missing": ({CONV: None}, "release", (0.0, 0.0), [f"{CONV} is missing from the submission"]),
+            "x_builtins": (
+                {CONV: _with(_stub(), "import builtins\nbuiltins.isinstance = lambda *a: True\nbuiltins.len = lambda x: 0\n")},
+                "release",
+                (0.0, 0.0),
+                [],
+            ),
+            "x_write": (
+                {
+                    CONV: _with(
+                        _conv(),
+                        f"""
+                        import os, pathlib
+                        for _target in [{outside!r}, os.environ.get("HOME", ".") + "/../../PWNED",
+                                        {str(ROOT / "PWNED")!r}, "/root/PWNED"]:
+                            try:
+                                pathlib.Path(_target).write_text("pwned")
+                            except Exception:
+                                pass
+                        pathlib.Path("inside.txt").write_text("writing in the sandbox works")
+                        """,
+                    )
+                },
+                "release",
+                (5.0, 5.0),
+                ["ok"],
+            ),
+            "x_kill": (
+                {
+                    CONV: _with(
+                        _conv(),
+                        """
+                        import os, signal
+                        for _pid in (os.getppid(), 1):
+                            try:
+                                os.kill(_pid, signal.SIGKILL)
+                            except Exception:
+                                pass
+                        """,
+                    )
+                },
+                "release",
+                (5.0, 5.0),
+                ["ok"],
+            ),
+            "x_fork": (
+                {
+                    CONV: _with(
+                        _conv(),
+                        """
+                        import os, time
+                        if os.fork() == 0:
+                            os.setsid()
+                            time.sleep(600)
+                            os._exit(0)
+                        """,
+                    )
+                },
+                "release",
+                (5.0, 5.0),
+                ["left processes running"],
+            ),
+            "x_nb_invalid": ({CONV: _conv()}, "invalid_json", (5.0, 5.0), ["02_conv_layer.ipynb is not valid JSON"]),
+            "x_nb_missing": ({CONV: _conv()}, "missing", (5.0, 5.0), ["02_conv_layer.ipynb is missing"]),
+            "x_nb_cells": (
+                {CONV: _conv()},
+                {"delete": ["task2_1"], "duplicate": ["task2_2"]},
+                (5.0, 5.0),
+                ["Task 2.1 (task2_1) was deleted", "Task 2.2 (task2_2) appears 2 times"],
+            ),
+            "x_nb_retyped": (
+                {CONV: _conv()},
+                {"retype": ["task2_1"], "edit": ["task2_2"]},
+                (5.0, 5.0),
+                ["changed into a markdown cell", "Task 2.2 (task2_2) was edited"],
+            ),
+        }
+    )
+
+
+_students()
+HONEST = ["h_complete", "h_partial", "h_mistakes"]
+
+
+@pytest.fixture(scope="module")
+def env() -> Any:
+    saved = {k: os.environ.get(k) for k in ("CNNLAB_COURSE_ROOT", secret.SECRET_ENV, hidden.SEED_ENV)}
+    yield saved
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory, env: Any) -> Path:
+    """A released course (02_conv_layer only) with every student of :data:`STUDENTS` submitted."""
+    root = tmp_path_factory.mktemp("course")
+    os.environ["CNNLAB_COURSE_ROOT"] = str(root)
+    os.environ[secret.SECRET_ENV] = SECRET
+    os.environ.pop(hidden.SEED_ENV, None)
+    manifest = load_manifest()
+    course.release(root, {A: manifest[A]}, log=lambda _: None)
+    for student, (files, notebook, _, _) in STUDENTS.items():
+        batch.fabricate_submission(root, student, manifest[A], files, notebook)
+    return root
+
+
+@pytest.fixture(scope="module")
+def nbgrader_scores(root: Path) -> dict[str, dict[str, float]]:
+    """``nbgrader autograde`` of the honest students (``--student=h_*``), read from the gradebook."""
+    run = course.run_nbgrader(["autograde", A, "--student=h_*", "--force"], root)
+    assert run.ok, run.output[-3000:]
+    table = course.grade_table(root, HONEST, {A: load_manifest()[A]})
+    return {s: {t: table.points(s, t) for t in ("2.1", "2.2")} for s in HONEST}
+
+
+@pytest.fixture(scope="module")
+def graded(root: Path, nbgrader_scores: dict[str, dict[str, float]]) -> batch.BatchResult:
+    options = batch.Options(
+        workers=2, limits=sandbox.Limits(timeout=TIMEOUT, memory_mb=MEMORY_MB), progress=False, log=lambda _: None
+    )
+    return batch.grade_assignment(A, root, options)
+
+
+def _rows(result: batch.BatchResult) -> dict[str, dict[str, Any]]:
+    return {r["student"]: r for r in result.rows}
+
+
+# --- scores and reasons -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", list(STUDENTS))
+def test_every_submission_gets_its_score_and_reason(graded: batch.BatchResult, student: str) -> None:
+    row = _rows(graded)[student]
+    _, _, expected, fragments = STUDENTS[student]
+    assert row["grader_error"] is None, row["grader_error"]
+    for task, points in zip(("2.1", "2.2"), expected, strict=True):
+        if points is not None:
+            assert row["tasks"][task]["points"] == points, (task, row["reason"], row["tasks"][task]["report"])
+    for fragment in fragments:
+        assert fragment in row["reason"], row["reason"]
+    assert row["total"] == round(sum(t["points"] for t in row["tasks"].values()), 2)
+
+
+@pytest.mark.slow
+def test_the_batch_is_complete_and_every_child_was_sandboxed(graded: batch.BatchResult) -> None:
+    assert sorted(r["student"] for r in graded.rows) == sorted(STUDENTS)
+    assert graded.grader_errors == []
+    for row in graded.rows:
+        hello = row["sandbox"]["hello"]
+        assert hello["landlock"] >= 1 or hello["uid"] != 0, row["student"]
+        if hello["uid"] == 0:
+            assert hello.get("caps_dropped")
+
+
+@pytest.mark.slow
+def test_writes_outside_the_sandbox_fail(graded: batch.BatchResult, root: Path) -> None:
+    assert _rows(graded)["x_write"]["total"] == 10.0
+    for path in [Path("/tmp/cnnlab-test-pwned"), ROOT / "PWNED", Path("/root/PWNED"), root / "PWNED"]:
+        assert not path.exists(), f"{path} was written by student code"
+
+
+@pytest.mark.slow
+def test_hostile_tricks_earn_nothing(graded: batch.BatchResult) -> None:
+    rows = _rows(graded)
+    # np.allclose patched to always True: the comparison happens in the parent, with the real numpy
+    assert rows["x_allclose"]["total"] == 0.0
+    assert any("largest error" in m for m in rows["x_allclose"]["tasks"]["2.1"]["messages"])
+    # faking cnnlab_reference / autograder.reference in the child changes nothing, and the child cannot
+    # read solutions/ (if it could, its conv2d_forward would be the reference and score 5)
+    assert rows["x_reference"]["total"] == 0.0
+    assert rows["x_builtins"]["total"] == 0.0
+
+
+@pytest.mark.slow
+def test_timeout_and_memory_limit_are_reported(graded: batch.BatchResult) -> None:
+    rows = _rows(graded)
+    loop, memory = rows["x_loop"]["tasks"]["2.1"], rows["x_memory"]["tasks"]["2.1"]
+    assert loop["status"] == "timeout" and "time limit" in loop["messages"][-1]
+    assert loop["seconds"] <= TIMEOUT
+    assert memory["status"] == "memory"
+    assert any("MemoryError" in m for m in memory["messages"])
+    assert rows["x_osexit"]["tasks"]["2.1"]["status"] == "crashed"
+    # the next task runs in a new child, with the time that is left
+    assert rows["x_loop"]["sandbox"]["children"] == 2
+
+
+@pytest.mark.slow
+def test_honest_scores_equal_nbgrader_autograde(graded: batch.BatchResult, nbgrader_scores: dict[str, Any]) -> None:
+    rows = _rows(graded)
+    for student in HONEST:
+        ours = {t: rows[student]["tasks"][t]["points"] for t in ("2.1", "2.2")}
+        assert ours == nbgrader_scores[student], student
+    # the partial credit is not trivially 0 or full marks
+    assert 0 < rows["h_mistakes"]["total"] < 10
+
+
+@pytest.mark.slow
+def test_gradebook_round_trip_with_nbgrader_export(graded: batch.BatchResult, root: Path, tmp_path: Path) -> None:
+    run = course.run_nbgrader(["export", "--to", str(tmp_path / "export.csv")], root)
+    assert run.ok, run.output[-2000:]
+    exported = {s: v for (s, a), v in course.read_csv_totals(tmp_path / "export.csv").items() if a == A}
+    with open(graded.out / "grades.csv", newline="") as fh:
+        ours = {row["student_id"]: float(row["total"]) for row in csv.DictReader(fh)}
+    assert ours == exported
+    # the autograded notebooks carry the reports as the check cells' outputs, hidden tests restored
+    nb = json.loads((root / "autograded" / "h_partial" / A / f"{A}.ipynb").read_text())
+    texts = ["".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", [])]
+    assert any("Task 2.2 conv2d_backward: passed 0 of" in t for t in texts)
+
+
+@pytest.mark.slow
+def test_exports_feedback_and_class_summary(graded: batch.BatchResult) -> None:
+    out = graded.out
+    feedback = (out / "feedback" / "h_mistakes.md").read_text()
+    assert "Task 2.1" in feedback and "This looks like" in feedback
+    for text in [p.read_text() for p in (out / "feedback").glob("*.md")]:
+        assert "grade_task" not in text and "HIDDEN TESTS" not in text and "cnnlab_reference" not in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tasks"]["2.1"]["most_common_mistake"] == "conv2d_stride_ignored"
+    assert summary["tasks"]["2.1"]["lost_points"] >= 10
+    assert (out / "summary.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_a_rerun_is_idempotent_and_cached(graded: batch.BatchResult, root: Path) -> None:
+    options = batch.Options(
+        workers=2,
+        limits=sandbox.Limits(timeout=TIMEOUT, memory_mb=MEMORY_MB),
+        progress=False,
+        log=lambda _: None,
+        gradebook=False,
+        students=["h_complete", "h_mistakes", "x_loop"],
+    )
+    again = batch.grade_assignment(A, root, options)
+    assert again.graded == 0 and again.cached == 3
+    before = _rows(graded)
+    for row in again.rows:
+        assert row == before[row["student"]]
+
+
+# --- kill and resume ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_kill_and_resume(root: Path, graded: batch.BatchResult, tmp_path: Path) -> None:
+    """SIGKILL the grader after two results; the re-run keeps them and grades only the rest."""
+    students = ["h_complete", "h_partial", "h_mistakes", "x_allclose", "x_nb_invalid", "x_sysexit"]
+    out = tmp_path / "resume"
+    cmd = [sys.executable, "-m", "autograder.batch", "grade", A, "--out", str(out), "--workers", "1"]
+    cmd += ["--no-gradebook", "--quiet", "--timeout", str(TIMEOUT)] + [f"--student={s}" for s in students]
+    env = {**os.environ, batch.TEST_DELAY_ENV: "1.0", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 90
+    while len(list((out / "results").glob("*.json"))) < 2:
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = {p.name: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")}
+    assert 2 <= len(kept) < len(students)
+    env.pop(batch.TEST_DELAY_ENV)
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = {p.name: p for p in (out / "results").glob("*.json")}
+    assert sorted(results) == sorted(f"{s}.json" for s in students)
+    assert {n: results[n].stat().st_mtime_ns for n in kept} == kept  # not graded again
+    assert not list((out / "results").glob(".*.tmp"))
+    # identical to the uninterrupted batch of the fixture
+    full = _rows(graded)
+    for student in students:
+        row = json.loads(results[f"{student}.json"].read_text())
+        for task in ("2.1", "2.2"):
+            assert row["tasks"][task]["points"] == full[student]["tasks"][task]["points"]
+            assert row["tasks"][task]["messages"] == full[student]["tasks"][task]["messages"]
+        assert row["reason"] == full[student]["reason"]
+
+
+# --- zip files from a learning management system --------------------------------------------------------
+
+
+def _zip(path: Path, members: dict[str, bytes | str]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _released(root: Path) -> dict[str, str]:
+    folder = root / "release" / A
+    return {p.relative_to(folder).as_posix(): p.read_text() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_zip_names() -> None:
+    assert batch.zip_student("ada.zip") == ("ada", -1)
+    assert batch.zip_student("lovelaceada_12345_67890_02_conv_layer.zip") == ("lovelaceada", 67890)
+    assert batch.zip_student("lovelaceada_LATE_12345_67891_my_work.zip") == ("lovelaceada", 67891)
+    assert batch.zip_student("two words.zip") == (None, -1)
+
+
+@pytest.mark.slow
+def test_zips_are_unpacked_safely_and_graded(root: Path, graded: batch.BatchResult, tmp_path: Path) -> None:
+    zips = tmp_path / "zips"
+    zips.mkdir()
+    files = _released(root)
+    files[CONV] = _conv()
+    _zip(zips / "zada.zip", files)  # files at the top
+    nested = {f"Submission folder/{A}/{k}": v for k, v in files.items()}
+    nested["__MACOSX/._conv.py"] = b"\x00junk"
+    nested[f"Submission folder/{A}/.DS_Store"] = b"junk"
+    _zip(zips / "zcanvas_111_222_assignment.zip", nested)  # Canvas name, nested two levels
+    _zip(zips / "zcanvas_111_100_assignment.zip", {CONV: "older"})  # an older Canvas submission
+    _zip(zips / "zevil.zip", {"../../../../tmp/cnnlab-zip-escape": "x", **files})
+    bomb = tmp_path / "zbomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(CONV, "")
+        for i in range(11):  # 11 x 10 MB of zeros: 110 MB unpacked from about 100 kB
+            zf.writestr(f"cnnlab/big{i}.bin", b"\0" * (10 * 2**20))
+    shutil.move(bomb, zips / "zbomb.zip")
+    _zip(zips / "znothing.zip", {"readme.txt": "hello"})
+    (zips / "not a student.zip").write_bytes(b"not a zip")
+    options = batch.Options(
+        workers=2,
+        limits=sandbox.Limits(timeout=TIMEOUT, memory_mb=MEMORY_MB),
+        progress=False,
+        log=lambda _: None,
+        zips=zips,
+        students=["zada", "zcanvas", "zevil", "zbomb", "znothing"],
+        out=tmp_path / "out",
+    )
+    result = batch.grade_assignment(A, root, options)
+    rows = _rows(result)
+    assert rows["zada"]["total"] == 10.0 and rows["zcanvas"]["total"] == 10.0
+    assert (root / "submitted" / "zcanvas" / A / CONV).read_text() == files[CONV]
+    assert not (root / "submitted" / "zcanvas" / A / "__MACOSX").exists()
+    assert not Path("/tmp/cnnlab-zip-escape").exists()
+    assert "unsafe path" in rows["zevil"]["reason"] and rows["zevil"]["total"] == 0
+    assert "more than 100 MB" in rows["zbomb"]["reason"] and rows["zbomb"]["total"] == 0
+    assert "holds no file of 02_conv_layer" in rows["znothing"]["reason"]
+    assert not (root / "submitted" / "zevil").exists() and not (root / "submitted" / "zbomb").exists()
+    skipped = [i for i in result.intakes if i.student is None]
+    assert [i.zip.name for i in skipped] == ["not a student.zip"]
+    canvas = next(i for i in result.intakes if i.student == "zcanvas")
+    assert canvas.zip.name == "zcanvas_111_222_assignment.zip"
+
+
+# --- pieces -------------------------------------------------------------------------------------------
+
+
+def test_seeds_agree_with_the_nbgrader_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(hidden.SEED_ENV, raising=False)
+    monkeypatch.delenv(secret.SECRET_ENV, raising=False)
+    folder = tmp_path / "autograded" / "ada" / A
+    folder.mkdir(parents=True)
+    monkeypatch.chdir(folder)
+    kernel = hidden.grading_seed(None, "2.1")  # creates the course secret on first use
+    assert (tmp_path / secret.SECRET_FILE).stat().st_mode & 0o077 == 0
+    assert batch.student_seeds(tmp_path, "ada", ["2.1"]) == {"2.1": kernel}
+    assert batch.student_seeds(tmp_path, "bob", ["2.1"])["2.1"] != kernel
+    assert hidden.grading_seed(None, "2.2") != kernel
+    monkeypatch.chdir(tmp_path)
+    assert hidden.grading_seed(None, "2.1") == hidden.DEFAULT_SEED  # outside nbgrader
+    monkeypatch.setenv(hidden.SEED_ENV, "99")
+    assert hidden.grading_seed(None, "2.1") == 99
+
+
+def test_the_child_restores_the_same_functions_as_the_hidden_grader(tmp_path: Path) -> None:
+    ref = load_reference()
+    own = {m: [t.function for t in ref.tasks.TASKS.values() if t.module == m] for m in cases.ISOLATED_MODULES}
+    shutil.copytree(ROOT / "cnnlab", tmp_path / ".release" / "cnnlab")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        child._bare_package(child.RELEASE_PACKAGE, str(tmp_path / ".release" / "cnnlab"))
+        isolation = child._Isolation(list(cases.ISOLATED_MODULES), own)
+        got = {name: sorted(restore) for name, restore in isolation.pairs}
+    finally:
+        sys.path.remove(str(tmp_path))
+        for key in [k for k in sys.modules if k.startswith(child.RELEASE_PACKAGE)]:
+            del sys.modules[key]
+    expected = {
+        m: sorted(cases.restored_functions(getattr(ref, m), m, ref.tasks.TASKS)) for m in cases.ISOLATED_MODULES
+    }
+    assert got == expected
+    assert "pad2d" in got["conv"] and "conv2d_forward" not in got["conv"]
+    assert "conv2d_forward" in got["residual"]  # the provided fast convolution
+
+
+def test_the_wire_format_never_unpickles_and_caps_sizes() -> None:
+    blobs: list[bytes] = []
+    value = (np.arange(6.0).reshape(2, 3), {"w1": np.float64(2.5), "n": 3}, [None, "s", float("nan")])
+    tree = child.encode(value, blobs)
+    back = child.decode(json.loads(json.dumps(tree)), blobs)
+    assert np.array_equal(back[0], value[0]) and back[1]["w1"] == 2.5 and back[1]["n"] == 3
+    assert isinstance(back[1]["w1"], np.float64) and np.isnan(back[2][2])
+    buf = io.BytesIO()
+    np.save(buf, np.array([object()], dtype=object), allow_pickle=True)
+    with pytest.raises(child.ProtocolError, match="Python objects"):
+        child.load_npy(buf.getvalue())
+    lie = child.npy_bytes(np.zeros(4))
+    lie = lie.replace(b"(4,)", b"(8,)")  # the header claims more data than there is
+    with pytest.raises(child.ProtocolError):
+        child.load_npy(lie)
+    with pytest.raises(child.ProtocolError):
+        child.decode({"$pickle": "cos\nsystem\n"}, [])
+    with pytest.raises(child.ProtocolError):
+        child.FrameReader(max_frame=100).feed((10**6).to_bytes(8, "big"))
+    assert isinstance(child.decode(child.encode(SimpleNamespace(), []), []), child.Opaque)
