@@ -328,6 +328,7 @@ def grade_job(job: Job) -> dict[str, Any]:
         "timestamp": _timestamp(job.submission),
     }
     work = Path(tempfile.mkdtemp(prefix="sub-", dir=job.sandbox_base))
+    work.chmod(0o711)  # a child with its own user id must reach its sandbox folder inside
     try:
         if job.rejected:
             row["problems"].append(job.rejected)
@@ -408,7 +409,7 @@ def _grade_task(
     elif status == "grader":
         result = cases.GradeResult(0.0, 0, n, [f"the grader failed ({outcome.error})"])
     else:
-        for case, (value, args_after) in zip(case_list, outcome.cases, strict=False):
+        for value, args_after in outcome.cases:
             after = args_after if isinstance(args_after, list) else ()
             runs.append(cases.CaseRun(_outcome(task_id, function, value, checks), tuple(after)))
         notes = []
@@ -630,7 +631,8 @@ def extract_zip(
         root = _find_root([m for m, _ in members], assignment)
         if root is None:
             return (
-                f"{path.name} holds no file of {assignment.name} ({', '.join(assignment.notebooks + assignment.files)})",
+                f"{path.name} holds no file of {assignment.name} "
+                f"({', '.join(assignment.notebooks + assignment.files)})",
                 notes,
             )
         total, cap, file_cap = 0, limits.max_total_mb * 2**20, limits.max_file_mb * 2**20
@@ -927,7 +929,8 @@ def write_summary(out: Path, summary: dict[str, Any]) -> Path | None:
     for task_id, t in summary["tasks"].items():
         top = f"`{t['most_common_mistake']}`" if t["most_common_mistake"] else "-"
         lines.append(
-            f"| {task_id} | {t['function']} | {t['mean']:g} / {t['max']:g} | {t['lost_points']} of {t['graded']} "
+            f"| {task_id} | {t['function']} | {t['mean']:g} / {t['max']:g} "
+            f"| {t['lost_points']} of {t['graded']} "
             f"| {top} | {t['most_common_count'] or '-'} |"
         )
     lines.append("")
@@ -1075,7 +1078,11 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
             for text in ([i.rejected] if i.rejected else []) + i.notes:
                 log(f"  {i.zip.name}: {text}")
     subs = _submissions(root, name, options.students)
-    rejected = {i.student: i for i in intakes if i.rejected and i.student}
+    rejected = {
+        i.student: i
+        for i in intakes
+        if i.rejected and i.student and (options.students is None or i.student in options.students)
+    }
     ref = load_reference()
     tasks = ref.tasks.TASKS
     task_rows = [(t, tasks[t].module, tasks[t].function, float(p)) for t, p in assignment.points.items()]
@@ -1090,7 +1097,9 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
         },
         sort_keys=True,
     )
-    base = Path(tempfile.mkdtemp(prefix="cnnlab-batch-"))
+    base = out / ".sandboxes"  # emptied at every start: a killed grader leaves nothing behind for long
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir()
     base.chmod(0o711)
     jobs = []
     zip_notes = {i.student: i.notes for i in intakes if i.student}
@@ -1413,7 +1422,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.quiet:
                 print(_format_table(result, manifest[name]))
                 print(
-                    f"{name}: {len(result.rows)} submissions, {result.graded} graded, {result.cached} cached, "
+                    f"{name}: {len(result.rows)} submissions, {result.graded} graded, "
+                    f"{result.cached} cached, "
                     f"in {result.seconds:.1f} s"
                 )
                 print(f"grades CSV: {result.out / 'grades.csv'}")
@@ -1421,7 +1431,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"summary:    {result.out / 'summary.md'} and summary.png")
                 if options.gradebook and not result.gradebook_problem:
                     print(
-                        f"gradebook:  {root / 'gradebook.db'} (nbgrader export / formgrader / generate_feedback)"
+                        f"gradebook:  {root / 'gradebook.db'} "
+                        "(nbgrader export / formgrader / generate_feedback)"
                     )
             for row in result.grader_errors:
                 print(f"GRADER ERROR {row['student']}: {row['grader_error']}", file=sys.stderr)

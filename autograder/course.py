@@ -755,6 +755,20 @@ def feedback_files(root: Path) -> list[Path]:
 # ---------------------------------------------------------------------------------------------------
 
 
+DEMO_SECRET = "cnnlab-demo-secret: sample students only, never for a real course"
+
+
+def use_fixed_secret(root: Path) -> None:
+    """Give the course root a fixed course secret (:mod:`autograder.secret`), so that the sample
+    students' hidden cases, and so the demo's table, are the same on every run. A real course root
+    gets a random secret on first use instead."""
+    from autograder.secret import secret_path
+
+    path = secret_path(root)
+    path.write_text(DEMO_SECRET + "\n")
+    path.chmod(0o600)
+
+
 def demo(root: Path | None = None, verbose: bool = False, log=print) -> Table:
     """Release, fabricate the sample students, autograde, feedback, export, and print the table."""
     root = Path(root or course_root())
@@ -769,6 +783,7 @@ def demo(root: Path | None = None, verbose: bool = False, log=print) -> Table:
             "CNNLAB_COURSE_ROOT=/tmp/cnnlab-demo python -m autograder demo"
         )
     prepare_root(root, fresh=True)
+    use_fixed_secret(root)
     log("[1/5] release: assemble source/, nbgrader generate_assignment, release check")
     release(root, manifest, verbose, log=lambda s: log(f"  {s}"))
     log(f"[2/5] fabricate sample submissions: {', '.join(STUDENTS)}")

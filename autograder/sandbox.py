@@ -147,14 +147,13 @@ def _readable_by_others(path: str) -> bool:
     return bool(mode & stat.S_IROTH) and (not stat.S_ISDIR(mode) or bool(mode & stat.S_IXOTH))
 
 
-def _free_uid(base: int) -> bool:
+def _free_uids(base: int, count: int = 64) -> bool:
+    """Whether no user or group has an id in ``base .. base + count - 1``."""
+    import grp
     import pwd
 
-    try:
-        pwd.getpwuid(base)
-    except KeyError:
-        return True
-    return False
+    taken = {u.pw_uid for u in pwd.getpwall()} | {g.gr_gid for g in grp.getgrall()}
+    return not taken & set(range(base, base + count))
 
 
 def sandbox_mode(uid_base: int = UID_BASE) -> SandboxMode:
@@ -164,7 +163,7 @@ def sandbox_mode(uid_base: int = UID_BASE) -> SandboxMode:
     interpreter_public = all(
         _readable_by_others(p) for p in [os.path.realpath(sys.executable), *child_sys_path()]
     )
-    uid = uid_base if is_root and interpreter_public and _free_uid(uid_base) else None
+    uid = uid_base if is_root and interpreter_public and _free_uids(uid_base) else None
     parts = []
     if abi:
         parts.append(
@@ -179,7 +178,7 @@ def sandbox_mode(uid_base: int = UID_BASE) -> SandboxMode:
         why = (
             "the Python installation is not readable by other users"
             if not interpreter_public
-            else "uid taken"
+            else "user ids taken"
         )
         parts.append(f"uid 0 with every capability dropped ({why}: no dedicated user id)")
     confined = bool(abi) or uid is not None
@@ -563,7 +562,10 @@ def _describe(what: str, how: str, limits: Limits, where: str) -> str:
     if what == "timeout":
         return f"the time limit ({limits.timeout:g} s for the submission) ran out {where} (an endless loop?)"
     if what == "crashed":
-        return f"your code ended the grading process {where} ({how}; os._exit, a crash, or the memory limit of {limits.memory_mb} MB?)"
+        return (
+            f"your code ended the grading process {where} "
+            f"({how}; os._exit, a crash, or the memory limit of {limits.memory_mb} MB?)"
+        )
     return f"the grading process sent output the grader cannot read {where} ({how})"
 
 

@@ -3,7 +3,7 @@
 One temporary course root, released for ``02_conv_layer`` only. A module fixture fabricates honest,
 hostile and broken students (fixtures of this file, written from the release and the reference) and
 grades them all in one batch with small limits; the tests read its rows. ``nbgrader autograde`` runs
-once, on the honest students only (the slow part, about 20 s), to prove both graders agree.
+once, on two honest students only (the slow part), to prove both graders agree.
 """
 
 from __future__ import annotations
@@ -73,7 +73,12 @@ def _students() -> None:
     STUDENTS.update(
         {
             "h_complete": ({CONV: _conv()}, "release", (5.0, 5.0), ["ok"]),
-            "h_partial": ({CONV: _conv(["1.1", "1.2", "2.1"])}, "release", (5.0, 0.0), ["Task 2.2: not implemented"]),
+            "p_partial": (
+                {CONV: _conv(["1.1", "1.2", "2.1"])},
+                "release",
+                (5.0, 0.0),
+                ["Task 2.2: not implemented"],
+            ),
             "h_mistakes": (
                 {CONV: _conv(None, ("conv2d_stride_ignored", "conv2d_backward_stride_ignored"))},
                 "release",
@@ -110,7 +115,9 @@ def _students() -> None:
                         fake.conv = sys.modules[__name__]
                         sys.modules["cnnlab_reference"] = fake
                         sys.modules["autograder"] = types.ModuleType("autograder")
-                        sys.modules["autograder.reference"] = types.SimpleNamespace(load_reference=lambda: fake)
+                        sys.modules["autograder.reference"] = types.SimpleNamespace(
+                            load_reference=lambda: fake
+                        )
                         try:  # the reference itself, if the child could read it
                             _src = open({str(ROOT / "solutions" / "cnnlab" / "conv.py")!r}).read()
                             _ns = {{"__name__": "cnnlab.conv_ref"}}
@@ -182,7 +189,14 @@ def _students() -> None:
             ),
             "x_missing": ({CONV: None}, "release", (0.0, 0.0), [f"{CONV} is missing from the submission"]),
             "x_builtins": (
-                {CONV: _with(_stub(), "import builtins\nbuiltins.isinstance = lambda *a: True\nbuiltins.len = lambda x: 0\n")},
+                {
+                    CONV: _with(
+                        _stub(),
+                        "import builtins\n"
+                        "builtins.isinstance = lambda *a: True\n"
+                        "builtins.len = lambda x: 0\n",
+                    )
+                },
                 "release",
                 (0.0, 0.0),
                 [],
@@ -242,7 +256,12 @@ def _students() -> None:
                 (5.0, 5.0),
                 ["left processes running"],
             ),
-            "x_nb_invalid": ({CONV: _conv()}, "invalid_json", (5.0, 5.0), ["02_conv_layer.ipynb is not valid JSON"]),
+            "x_nb_invalid": (
+                {CONV: _conv()},
+                "invalid_json",
+                (5.0, 5.0),
+                ["02_conv_layer.ipynb is not valid JSON"],
+            ),
             "x_nb_missing": ({CONV: _conv()}, "missing", (5.0, 5.0), ["02_conv_layer.ipynb is missing"]),
             "x_nb_cells": (
                 {CONV: _conv()},
@@ -261,7 +280,7 @@ def _students() -> None:
 
 
 _students()
-HONEST = ["h_complete", "h_partial", "h_mistakes"]
+HONEST = ["h_complete", "h_mistakes"]  # nbgrader autograde --student=h_*: complete, and partial credit
 
 
 @pytest.fixture(scope="module")
@@ -301,7 +320,10 @@ def nbgrader_scores(root: Path) -> dict[str, dict[str, float]]:
 @pytest.fixture(scope="module")
 def graded(root: Path, nbgrader_scores: dict[str, dict[str, float]]) -> batch.BatchResult:
     options = batch.Options(
-        workers=2, limits=sandbox.Limits(timeout=TIMEOUT, memory_mb=MEMORY_MB), progress=False, log=lambda _: None
+        workers=2,
+        limits=sandbox.Limits(timeout=TIMEOUT, memory_mb=MEMORY_MB),
+        progress=False,
+        log=lambda _: None,
     )
     return batch.grade_assignment(A, root, options)
 
@@ -371,7 +393,9 @@ def test_timeout_and_memory_limit_are_reported(graded: batch.BatchResult) -> Non
 
 
 @pytest.mark.slow
-def test_honest_scores_equal_nbgrader_autograde(graded: batch.BatchResult, nbgrader_scores: dict[str, Any]) -> None:
+def test_honest_scores_equal_nbgrader_autograde(
+    graded: batch.BatchResult, nbgrader_scores: dict[str, Any]
+) -> None:
     rows = _rows(graded)
     for student in HONEST:
         ours = {t: rows[student]["tasks"][t]["points"] for t in ("2.1", "2.2")}
@@ -381,7 +405,9 @@ def test_honest_scores_equal_nbgrader_autograde(graded: batch.BatchResult, nbgra
 
 
 @pytest.mark.slow
-def test_gradebook_round_trip_with_nbgrader_export(graded: batch.BatchResult, root: Path, tmp_path: Path) -> None:
+def test_gradebook_round_trip_with_nbgrader_export(
+    graded: batch.BatchResult, root: Path, tmp_path: Path
+) -> None:
     run = course.run_nbgrader(["export", "--to", str(tmp_path / "export.csv")], root)
     assert run.ok, run.output[-2000:]
     exported = {s: v for (s, a), v in course.read_csv_totals(tmp_path / "export.csv").items() if a == A}
@@ -389,7 +415,7 @@ def test_gradebook_round_trip_with_nbgrader_export(graded: batch.BatchResult, ro
         ours = {row["student_id"]: float(row["total"]) for row in csv.DictReader(fh)}
     assert ours == exported
     # the autograded notebooks carry the reports as the check cells' outputs, hidden tests restored
-    nb = json.loads((root / "autograded" / "h_partial" / A / f"{A}.ipynb").read_text())
+    nb = json.loads((root / "autograded" / "p_partial" / A / f"{A}.ipynb").read_text())  # batch-graded only
     texts = ["".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", [])]
     assert any("Task 2.2 conv2d_backward: passed 0 of" in t for t in texts)
 
@@ -430,7 +456,7 @@ def test_a_rerun_is_idempotent_and_cached(graded: batch.BatchResult, root: Path)
 @pytest.mark.slow
 def test_kill_and_resume(root: Path, graded: batch.BatchResult, tmp_path: Path) -> None:
     """SIGKILL the grader after two results; the re-run keeps them and grades only the rest."""
-    students = ["h_complete", "h_partial", "h_mistakes", "x_allclose", "x_nb_invalid", "x_sysexit"]
+    students = ["h_complete", "p_partial", "h_mistakes", "x_allclose", "x_nb_invalid", "x_sysexit"]
     out = tmp_path / "resume"
     cmd = [sys.executable, "-m", "autograder.batch", "grade", A, "--out", str(out), "--workers", "1"]
     cmd += ["--no-gradebook", "--quiet", "--timeout", str(TIMEOUT)] + [f"--student={s}" for s in students]
@@ -564,7 +590,8 @@ def test_the_child_restores_the_same_functions_as_the_hidden_grader(tmp_path: Pa
         for key in [k for k in sys.modules if k.startswith(child.RELEASE_PACKAGE)]:
             del sys.modules[key]
     expected = {
-        m: sorted(cases.restored_functions(getattr(ref, m), m, ref.tasks.TASKS)) for m in cases.ISOLATED_MODULES
+        m: sorted(cases.restored_functions(getattr(ref, m), m, ref.tasks.TASKS))
+        for m in cases.ISOLATED_MODULES
     }
     assert got == expected
     assert "pad2d" in got["conv"] and "conv2d_forward" not in got["conv"]
@@ -591,3 +618,87 @@ def test_the_wire_format_never_unpickles_and_caps_sizes() -> None:
     with pytest.raises(child.ProtocolError):
         child.FrameReader(max_frame=100).feed((10**6).to_bytes(8, "big"))
     assert isinstance(child.decode(child.encode(SimpleNamespace(), []), []), child.Opaque)
+
+
+PROBES = '''
+import errno, os, socket
+
+def conv_output_size(probe, arg, *rest):
+    """Each case runs one probe and returns what happened, as text."""
+    try:
+        if probe == "read":
+            with open(arg) as fh:
+                fh.read()
+        elif probe == "write":
+            with open(arg, "w") as fh:
+                fh.write("x")
+        elif probe == "big file":
+            with open("big.bin", "wb") as fh:
+                fh.write(b"\\0" * arg)
+        elif probe == "connect":
+            socket.create_connection(("127.0.0.1", arg), timeout=2).close()
+        elif probe == "signal":
+            os.kill(arg, 0)
+        elif probe == "chown":
+            open("mine.txt", "w").close()
+            os.chown("mine.txt", 1, 1)
+        elif probe == "import":
+            __import__(arg)
+        elif probe == "memory":
+            bytearray(arg)
+        return "allowed"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, type(exc).__name__)
+    except BaseException as exc:
+        return type(exc).__name__
+'''
+
+
+def test_the_sandbox_confines_the_child(tmp_path: Path) -> None:
+    """Probes run as a student's function; what they report comes back as data."""
+    course_root = tmp_path / "course"
+    (course_root / "submitted" / "bob" / A / "cnnlab").mkdir(parents=True)
+    (course_root / "submitted" / "bob" / A / CONV).write_text("# bob's work")
+    (course_root / secret.SECRET_FILE).write_text("s3cret")
+    submission = tmp_path / "me"
+    (submission / "cnnlab").mkdir(parents=True)
+    (submission / CONV).write_text(_stub() + "\n" + PROBES)
+    folder, private = tmp_path / "sandbox", tmp_path / "private"
+    folder.mkdir()
+    private.mkdir()
+    sandbox.prepare_sandbox(folder, ROOT / "cnnlab", submission, [CONV])
+    limits = sandbox.Limits(timeout=30, memory_mb=600, fsize_mb=1)
+    probes = {
+        "the reference": ("read", str(ROOT / "solutions" / "cnnlab" / "conv.py")),
+        "the grader": ("read", str(ROOT / "autograder" / "hidden.py")),
+        "the course secret": ("read", str(course_root / secret.SECRET_FILE)),
+        "another submission": ("read", str(course_root / "submitted" / "bob" / A / CONV)),
+        "the parent's environment": ("read", f"/proc/{os.getpid()}/environ"),
+        "write in /tmp": ("write", str(tmp_path / "outside.txt")),
+        "write into the course": ("write", str(course_root / "PWNED")),
+        "write in the sandbox": ("write", "inside.txt"),
+        "a file over RLIMIT_FSIZE": ("big file", 2 * 2**20),
+        "TCP": ("connect", 22),
+        "signal the parent": ("signal", os.getpid()),
+        "chown (a capability)": ("chown", 0),
+        "import the reference": ("import", "cnnlab_reference"),
+        "2 GB of memory": ("memory", 2 * 2**30),
+    }
+    spec = sandbox.TaskSpec("1.1", "conv", "conv_output_size", list(probes.values()))
+    mode = sandbox.sandbox_mode()
+    if not mode.landlock:
+        pytest.skip("no Landlock in this kernel: the confinement checked here is Landlock's")
+    [outcome], info = sandbox.run_tasks(folder, private, [spec], {}, ["conv"], [], limits, mode)
+    got = dict(zip(probes, [value for value, _ in outcome.cases], strict=True))
+    assert got.pop("write in the sandbox") == "allowed"
+    assert got.pop("a file over RLIMIT_FSIZE") == "EFBIG"
+    assert got.pop("import the reference") == "ModuleNotFoundError"
+    assert got.pop("2 GB of memory") == "MemoryError"
+    if info["hello"]["landlock"] < 4:
+        got.pop("TCP")
+    if info["hello"]["landlock"] < 6:
+        got.pop("signal the parent")
+    if info["hello"]["uid"] != 0:
+        got.pop("chown (a capability)")
+    assert all(v in ("EACCES", "EPERM") for v in got.values()), got
+    assert not (tmp_path / "outside.txt").exists() and not (course_root / "PWNED").exists()

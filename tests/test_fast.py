@@ -297,3 +297,11 @@ def test_conv2d_forward_rejects_bad_arguments(changes, match):
 def test_im2col_rejects_bad_arguments(args, match):
     with pytest.raises(ValueError, match=match):
         fast.im2col(*args)
+
+
+def test_conv2d_backward_rejects_dout_of_the_wrong_shape():
+    out, cache = fast.conv2d_forward(**_args())
+    with pytest.raises(
+        ValueError, match=r"dout must have the shape of out, \(N, K, Ho, Wo\) = \(2, 5, 1, 1\)"
+    ):
+        fast.conv2d_backward(np.zeros((2, 5, 1, 2)), cache)

@@ -77,16 +77,13 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     for name, text in TEST_SAMPLES.items():
         (samples / f"{name}.toml").write_text(text)
     manifest = load_manifest()
+    course.use_fixed_secret(root)  # the same hidden cases on every run
     course.release(root, manifest, log=lambda _: None)
     course.fabricate(root, STUDENTS, manifest, samples)
     run = course.autograde_all(root)  # one nbgrader start-up for all submissions
     feedback = course.generate_feedback(root)
     csv_path = course.export_csv(root)
     return Graded(root, manifest, run, feedback, csv_path, course.grade_table(root, STUDENTS, manifest))
-
-
-def _task_max(graded: Graded) -> dict[str, float]:
-    return graded.table.max_points
 
 
 def _text(path: Path) -> str:
@@ -213,7 +210,7 @@ def test_nbgrader_refuses_to_run_with_a_bad_manifest(
 
 
 def test_reference_gets_full_marks(graded: Graded) -> None:
-    assert graded.table.rows["ada"] == _task_max(graded)
+    assert graded.table.rows["ada"] == graded.table.max_points
 
 
 def test_stubs_score_zero(graded: Graded) -> None:
@@ -241,7 +238,7 @@ def test_missing_student_file_is_not_replaced_by_another_copy(graded: Graded) ->
 
 
 def test_known_mistakes_lose_points_on_their_task_only(graded: Graded) -> None:
-    row, top = graded.table.rows["mutant"], _task_max(graded)
+    row, top = graded.table.rows["mutant"], graded.table.max_points
     assert row["2.1"] < top["2.1"] and row["2.2"] == top["2.2"]
     assert row["3.1"] == top["3.1"] and row["3.2"] < top["3.2"]
     assert row["1.1"] == row["4.1"] == course.NOT_SUBMITTED

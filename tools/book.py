@@ -18,7 +18,8 @@ The book is static HTML, built with jupyter-book 1.x (Sphinx) with no network:
 5. ``jupyter-book build`` renders the folder; the HTML replaces ``_build/book/``.
 
 ``--if-stale`` skips the build when ``_build/book`` was built from the current inputs (a digest of
-``book/``, this script, the notebooks, the reference package and ``package-lock.json``).
+``book/``, this script, the notebooks, the reference package, ``autograder/*.py`` and
+``package-lock.json``).
 Nothing is cached in the repository.
 """
 
@@ -64,6 +65,7 @@ MATHJAX_PARTS = [
 # in the book source, whose every .js file jupyter-book would load with a <script> tag.
 MATHJAX_STATIC = "_mathjax"
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 CELL_TIMEOUT = 900  # seconds per cell (notebook 05 trains a small CNN)
 
 
@@ -232,8 +234,18 @@ def execute_notebook(path: str, reference: str) -> tuple[str, float]:
         client.execute(env=kernel_env(Path(reference)))
     except CellExecutionError as err:
         raise BookError(f"{Path(path).name}: a cell failed against the reference:\n{err}") from None
+    drop_widgets(nb)
     nbformat.write(nb, path)
     return Path(path).name, time.perf_counter() - start
+
+
+def drop_widgets(nb) -> None:
+    """Remove ipywidgets views and their saved state: a static page cannot run them (the notebooks
+    draw a static figure next to every widget)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})]
+    nb.metadata.pop("widgets", None)
 
 
 # --- assembling and building ----------------------------------------------------------------------
@@ -265,6 +277,7 @@ def inputs_digest() -> str:
     files = [Path(__file__), ROOT / "package-lock.json"]
     files += sorted(p for p in BOOK_SRC.rglob("*") if p.is_file())
     files += sorted(SOURCE_NB.glob("*.ipynb")) + sorted(SOURCE_PKG.glob("*.py"))
+    files += sorted((ROOT / "autograder").glob("*.py"))  # the visible check cases come from there
     h = hashlib.sha256()
     for f in files:
         if f.is_file():

@@ -43,6 +43,11 @@ Cache = tuple[Any, ...]
 __all__ = ["col2im", "conv2d_backward", "conv2d_forward", "im2col"]
 
 
+def _out_size(n: int, f: int, stride: int, pad: int) -> int:
+    """Output length along one axis: ``(n + 2*pad - f) // stride + 1``."""
+    return (n + 2 * pad - f) // stride + 1
+
+
 def _pad(x: np.ndarray, pad: int, dtype: np.dtype) -> np.ndarray:
     """``x`` (N, C, H, W) zero-padded by ``pad`` on both spatial axes, as a new array of ``dtype``."""
     N, C, H, W = x.shape
@@ -118,8 +123,7 @@ def col2im(
     cols entries of that offset for all windows at once.
     """
     N, C, H, W = x_shape
-    Ho = (H + 2 * pad - fh) // stride + 1
-    Wo = (W + 2 * pad - fw) // stride + 1
+    Ho, Wo = _out_size(H, fh, stride, pad), _out_size(W, fw, stride, pad)
     cols = cols.reshape(C, fh, fw, N, Ho, Wo)
     dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=cols.dtype)
     dxp_cn = dxp.transpose(1, 0, 2, 3)  # a (C, N, H+2P, W+2P) view, to match the order of cols
@@ -190,9 +194,18 @@ def conv2d_backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndar
         dx: dL/dx, shape (N, C, H, W) (the padding's gradient is cropped away);
         dw: dL/dw, shape (K, C, FH, FW);
         db: dL/db, shape (K,).
+
+    Raises:
+        ValueError: when dout does not have the shape of the forward pass's out.
     """
     x, w, _, stride, pad, cols = cache
+    N, _, H, W = x.shape
     K, C, FH, FW = w.shape
+    out_shape = (N, K, _out_size(H, FH, stride, pad), _out_size(W, FW, stride, pad))
+    if np.shape(dout) != out_shape:
+        raise ValueError(
+            f"dout must have the shape of out, (N, K, Ho, Wo) = {out_shape}, got {np.shape(dout)}"
+        )
     dtype = np.result_type(dout, cols)
 
     db = dout.sum(axis=(0, 2, 3))

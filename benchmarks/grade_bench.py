@@ -1,0 +1,172 @@
+"""Benchmark: sequential ``nbgrader autograde`` against the batch grader, on the same submissions.
+
+    .venv/bin/python benchmarks/grade_bench.py                 # 40 submissions of 02_conv_layer
+    .venv/bin/python benchmarks/grade_bench.py --students 12 --assignment 04_residual
+
+In a temporary course root (never ``autograder/course``): release the assignment, fabricate N
+submissions (complete, partial, with known mistakes from ``autograder/mistakes.py``, broken: syntax
+error, missing file, notebook not JSON, check cell deleted), then time
+
+1. ``nbgrader autograde <assignment> --force``: one command for all students, sequential, the way
+   nbgrader grades (one kernel per notebook);
+2. ``python -m autograder.batch grade <assignment> --force``: the batch grader (one worker per core,
+   the gradebook, the CSV, feedback and the class summary included),
+
+check that both give the same points per task to every honest submission (complete, partial,
+mistaken: the broken ones are graded differently on purpose, see ``autograder/batch.py``), and print
+both times and the throughput ratio. A benchmark, not a test: it takes several minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from autograder import batch, course, mistakes  # noqa: E402
+from autograder.manifest import load_manifest  # noqa: E402
+from autograder.reference import load_reference  # noqa: E402
+
+
+def fabricate(root: Path, name: str, n: int) -> dict[str, str]:
+    """``n`` submissions of assignment ``name``; returns student -> kind (complete, partial,
+    mistaken, broken), in a fixed rotation so that every kind is represented."""
+    assignment = load_manifest()[name]
+    tasks = load_reference().tasks.TASKS
+    (rel,) = assignment.files
+    module = Path(rel).stem
+    module_tasks = [t.id for t in tasks.values() if t.module == module]
+    own = list(assignment.tasks)
+    known = [m.id for t in own for m in mistakes.for_task(t)]
+    kinds = {}
+    for i in range(n):
+        student = f"s{i:03d}"
+        kind = ("complete", "partial", "mistaken", "mistaken", "broken")[i % 5]
+        files: dict[str, str | None] = {}
+        notebook: str | dict = "release"
+        if kind == "complete":
+            files[rel] = course.reference_variant(module)
+        elif kind == "partial":
+            undone = own[(i // 5) % len(own)]  # one task of the assignment still a stub
+            done = [t for t in module_tasks if t != undone]
+            files[rel] = course.reference_variant(module, done)
+        elif kind == "mistaken":
+            files[rel] = course.reference_variant(module, None, [known[(i // 2) % len(known)]])
+        else:
+            flavour = (i // 5) % 4
+            if flavour == 0:
+                files[rel] = course.reference_variant(module) + "\ndef broken(:\n"
+            elif flavour == 1:
+                files[rel] = None
+            elif flavour == 2:
+                files[rel], notebook = course.reference_variant(module), "invalid_json"
+            else:
+                files[rel] = course.reference_variant(module)
+                notebook = {"delete": [tasks[own[0]].marker]}
+        batch.fabricate_submission(root, student, assignment, files, notebook)
+        kinds[student] = kind
+    return kinds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assignment", default="02_conv_layer")
+    parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=0, help="batch workers (default: one per core)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary course root")
+    args = parser.parse_args(argv)
+
+    name = args.assignment
+    manifest = load_manifest()
+    root = Path(tempfile.mkdtemp(prefix="cnnlab-grade-bench-"))
+    env_backup = {k: os.environ.get(k) for k in ("CNNLAB_COURSE_ROOT", "CNNLAB_COURSE_SECRET")}
+    os.environ["CNNLAB_COURSE_ROOT"] = str(root)
+    os.environ["CNNLAB_COURSE_SECRET"] = secrets.token_hex(16)  # both graders: the same per-student seeds
+    os.environ.pop("CNNLAB_GRADING_SEED", None)
+    try:
+        print(f"course root: {root}   cores: {os.cpu_count()}   assignment: {name}")
+        t = time.perf_counter()
+        course.release(root, {name: manifest[name]}, log=lambda _: None)
+        print(f"release: {time.perf_counter() - t:.1f} s")
+        kinds = fabricate(root, name, args.students)
+        counts = {k: list(kinds.values()).count(k) for k in ("complete", "partial", "mistaken", "broken")}
+        print(f"fabricated {len(kinds)} submissions: {counts}")
+
+        t = time.perf_counter()
+        run = course.run_nbgrader(["autograde", name, "--force"], root)
+        t_nbgrader = time.perf_counter() - t
+        print(f"nbgrader autograde (sequential): {t_nbgrader:.1f} s, exit {run.returncode}")
+        table = course.grade_table(root, list(kinds), {name: manifest[name]})
+        nb_scores = {s: {t: table.rows[s][t] for t in manifest[name].tasks} for s in kinds}
+
+        out = root / "batch-out"
+        cmd = [
+            sys.executable,
+            "-m",
+            "autograder.batch",
+            "grade",
+            name,
+            "--force",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+        if args.workers:
+            cmd += ["--workers", str(args.workers)]
+        t = time.perf_counter()
+        proc = subprocess.run(
+            cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True
+        )
+        t_batch = time.perf_counter() - t
+        workers = args.workers or os.cpu_count()
+        print(f"batch grader ({workers} workers): {t_batch:.1f} s, exit {proc.returncode}")
+        if proc.returncode != 0:
+            print(proc.stderr[-3000:])
+        with open(out / "grades.csv", newline="") as fh:
+            ours = {row["student_id"]: row for row in csv.DictReader(fh)}
+
+        honest = [s for s, k in kinds.items() if k != "broken"]
+        disagree = []
+        for s in honest:
+            for task in manifest[name].tasks:
+                a, b = nb_scores[s][task], float(ours[s][task])
+                if a != b:
+                    disagree.append(f"{s} ({kinds[s]}) Task {task}: nbgrader {a}, batch {b}")
+        broken = [s for s, k in kinds.items() if k == "broken"]
+        same = len(honest) - len({d.split()[0] for d in disagree})
+        print(f"honest submissions: {len(honest)}; identical points on every task: {same}")
+        for line in disagree:
+            print(f"  DISAGREE {line}")
+        for s in broken:
+            nb = ", ".join(f"{t}={nb_scores[s][t]}" for t in manifest[name].tasks)
+            print(f"  broken {s}: nbgrader {nb}; batch total {ours[s]['total']} ({ours[s]['reason'][:90]})")
+        n = len(kinds)
+        print()
+        print(f"nbgrader autograde, sequential: {t_nbgrader:7.1f} s  ({t_nbgrader / n:.2f} s per submission)")
+        print(f"batch grader:                   {t_batch:7.1f} s  ({t_batch / n:.2f} s per submission)")
+        print(f"throughput ratio (nbgrader time / batch time): {t_nbgrader / t_batch:.1f}x")
+        return 1 if disagree else 0
+    finally:
+        for k, v in env_backup.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if args.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
