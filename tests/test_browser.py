@@ -374,7 +374,7 @@ def _student_path(page, base: str, student_dir: Path) -> None:
         cell = _check_cell(page, task)
         text = cell.locator(".jp-OutputArea").inner_text()
         assert re.search(rf"Task {re.escape(task.id)} {task.function}: all \d+ checks passed", text), (
-            f"the check cell of Task {task.id} shows {text!r}"
+            f"the check cell of Task {task.id} shows ...{text[-800:]!r}"
         )
         assert not _errors(cell), f"the check cell of Task {task.id} has error output: {_errors(cell)}"
     failed = [p for p in _prompts(page) if not re.search(r"\[\d+\]", p)]
