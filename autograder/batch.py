@@ -124,6 +124,23 @@ def release_package(root: Path, assignment: str) -> Path:
     return folder if (folder / "__init__.py").is_file() else ROOT / "cnnlab"
 
 
+def release_drift(release_pkg: Path) -> list[str]:
+    """Provided modules (no solution region) of the reference that differ from ``release_pkg``'s.
+
+    The sandbox restores provided functions from the release and nbgrader's kernel from the
+    reference: both graders agree only while the release is current (``make release``, then
+    ``python -m autograder release``)."""
+    drift = []
+    for path in sorted(REFERENCE_DIR.glob("*.py")):
+        text = path.read_text()
+        if "### BEGIN SOLUTION" in text:
+            continue
+        released = release_pkg / path.name
+        if not released.is_file() or not released.read_text().endswith(text):  # after the build banner
+            drift.append(path.name)
+    return drift
+
+
 def release_notebooks(root: Path, assignment: Assignment) -> dict[str, Path]:
     out = {}
     for nb in assignment.notebooks:
@@ -1087,6 +1104,12 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
     tasks = ref.tasks.TASKS
     task_rows = [(t, tasks[t].module, tasks[t].function, float(p)) for t, p in assignment.points.items()]
     release_pkg = release_package(root, name)
+    drift = release_drift(release_pkg)
+    if drift:
+        log(
+            f"warning: {release_pkg} is older than solutions/cnnlab ({', '.join(drift)} differ): "
+            "release the course again, or provided code may differ from what nbgrader's kernel runs"
+        )
     release_nbs = release_notebooks(root, assignment)
     fixed = json.dumps(
         {

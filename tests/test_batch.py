@@ -702,3 +702,13 @@ def test_the_sandbox_confines_the_child(tmp_path: Path) -> None:
         got.pop("chown (a capability)")
     assert all(v in ("EACCES", "EPERM") for v in got.values()), got
     assert not (tmp_path / "outside.txt").exists() and not (course_root / "PWNED").exists()
+
+
+def test_a_stale_release_is_detected(tmp_path: Path) -> None:
+    from autograder.reference import REFERENCE_DIR
+
+    for path in REFERENCE_DIR.glob("*.py"):
+        (tmp_path / path.name).write_text("# a build banner\n" + path.read_text())
+    assert batch.release_drift(tmp_path) == []
+    (tmp_path / "fast.py").write_text((tmp_path / "fast.py").read_text().replace("+ b", "+ 0 * b"))
+    assert batch.release_drift(tmp_path) == ["fast.py"]

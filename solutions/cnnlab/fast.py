@@ -25,8 +25,12 @@ under output pixel (i, j) of image n. So the whole layer is
 
     out = w.reshape(K, C*FH*FW) @ cols + b        # (K, N*Ho*Wo), then arranged as (N, K, Ho, Wo)
 
-and its backward pass is two more matrix products, ``dw = dout @ cols.T`` and ``dcols = w.T @ dout``,
-followed by *col2im*, which adds every column of ``dcols`` back onto the window it came from.
+and, with ``dout`` arranged as a (K, N*Ho*Wo) matrix ``g`` in the same column order, its backward pass
+is two more matrix products, ``dw = g @ cols.T`` and ``dcols = w.reshape(K, -1).T @ g``, followed by
+*col2im*, which adds every column of ``dcols`` back onto the window it came from.
+
+The forward pass's cache is ``(x, w, b, stride, pad, cols)``: it keeps the column matrix, about
+FH*FW/stride**2 times the size of x, so that the backward pass need not build it again.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ def _im2col(x: np.ndarray, fh: int, fw: int, stride: int, pad: int, dtype: np.dt
     # (i*stride, j*stride). Slicing with ::stride keeps exactly Ho rows and Wo columns of windows.
     windows = sliding_window_view(xp, (fh, fw), axis=(2, 3))[:, :, ::stride, ::stride]
     _, _, Ho, Wo, _, _ = windows.shape
-    # (N, C, Ho, Wo, fh, fw) -> (C, fh, fw, N, Ho, Wo): the one and only copy of the data.
+    # (N, C, Ho, Wo, fh, fw) -> (C, fh, fw, N, Ho, Wo), copied once into a contiguous array.
     cols = np.ascontiguousarray(windows.transpose(1, 4, 5, 0, 2, 3), dtype=dtype)
     return cols.reshape(C * fh * fw, N * Ho * Wo)
 
@@ -211,7 +215,9 @@ def conv2d_backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndar
     db = dout.sum(axis=(0, 2, 3))
     # (N, K, Ho, Wo) -> (K, N*Ho*Wo), the column order of cols (a small copy: dout is not unrolled).
     g = dout.transpose(1, 0, 2, 3).reshape(K, -1).astype(dtype, copy=False)
-    dw = (g @ cols.T).reshape(K, C, FH, FW)
+    # dw = g @ cols.T, computed as (cols @ g.T).T: the same product, in the orientation that
+    # OpenBLAS spreads better over its threads (the (K, C*FH*FW) result is small either way).
+    dw = (cols @ g.T).T.reshape(K, C, FH, FW)
     dcols = w.reshape(K, C * FH * FW).T.astype(dtype, copy=False) @ g  # (C*FH*FW, N*Ho*Wo)
     dx = col2im(dcols, x.shape, FH, FW, stride, pad)
     return dx, dw, db
