@@ -6,13 +6,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup demo test test-fast release check-release lint format bench grade clean
+.PHONY: help setup demo test test-fast release check-release lint format bench grade grade-bench clean
 
 help:
 	@echo "make demo     release the course, autograde the sample submissions, print the grade table"
 	@echo "make test     run every test (reference, stubs, notebooks, nbgrader end to end)"
 	@echo "make release  rebuild the student release (cnnlab/, notebooks/) from solutions/"
 	@echo "make bench    convolution benchmark (loop vs im2col vs PyTorch)"
+	@echo "make grade A=02_conv_layer [ZIPS=dir]   batch-grade an assignment (parallel, sandboxed)"
+	@echo "make book     the self-study book (HTML, offline) into _build/book/"
 	@echo "make lint     ruff"
 
 $(STAMP): pyproject.toml
@@ -52,6 +54,14 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/conv_bench.py
+
+# batch grading: make grade A=02_conv_layer [ZIPS=~/Downloads/submissions]
+grade: $(STAMP)
+	@test -n "$(A)" || { echo "usage: make grade A=<assignment> [ZIPS=<folder of zip files>]"; exit 2; }
+	$(PY) -m autograder grade $(A) $(if $(ZIPS),--zips $(ZIPS))
+
+grade-bench: $(STAMP)
+	$(PY) benchmarks/grade_bench.py
 
 clean:
 	rm -rf autograder/course .pytest_cache .hypothesis

@@ -10,7 +10,9 @@ Commands (the course root is ``autograder/course``, or ``$CNNLAB_COURSE_ROOT``):
 * ``fabricate [STUDENT ...]``: write the sample submissions (``autograder/samples/*.toml``);
 * ``autograde [--student S ...]``: autograde every submission, generate feedback, export the CSV and
   print the grade table;
-* ``table``: print the grade table from the gradebook.
+* ``table``: print the grade table from the gradebook;
+* ``grade ASSIGNMENT [--zips DIR] ...``: the batch grader (:mod:`autograder.batch`): parallel,
+  sandboxed, resumable; writes the gradebook, a CSV, feedback and a class summary.
 
 Exit status 0 on success, 1 on a failure (with a message), 2 on a usage error.
 """
@@ -25,6 +27,11 @@ from autograder.manifest import ManifestError
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "grade":  # the batch grader parses its own options
+        from autograder import batch
+
+        return batch.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m autograder",
         description="cnnlab's nbgrader course: release, sample submissions, autograding, grades.",
@@ -39,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ag = sub.add_parser("autograde", help="autograde all submissions, feedback, export, table")
     ag.add_argument("--student", action="append", help="only this student (repeatable)")
     sub.add_parser("table", help="print the grade table from the gradebook")
+    sub.add_parser("grade", help="batch-grade an assignment in parallel sandboxes (see: grade --help)")
     args = parser.parse_args(argv)
 
     root = course.course_root()
