@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TORCH_RATIO_TARGET = 0.6
 GEMM_FRACTION_TARGET = 0.40
 EXACT = 1e-12
-PAUSE = 0.2  # seconds between timing blocks, for idle threads to fall asleep
+PAUSE = 0.2  # seconds between timing blocks, for idle threads to fall asleep (0.02 with --quick)
 
 
 @dataclass(frozen=True)
@@ -107,16 +107,18 @@ def load_torch() -> ModuleType | None:
 # Timing
 
 
-def median_times(fns: dict[Hashable, Callable[[], object]], reps: int) -> dict[Hashable, float]:
+def median_times(
+    fns: dict[Hashable, Callable[[], object]], reps: int, pause: float = PAUSE
+) -> dict[Hashable, float]:
     """Median wall-clock seconds of each function over ``reps`` calls, after one warm-up call.
 
-    Each function is timed in a block of its own, after a short pause. numpy's OpenBLAS and torch's
-    OpenMP each keep their worker threads spinning for a while after a call; taking turns call by call
-    would let one library's spinning threads steal the cores from the other's.
+    Each function is timed in a block of its own, after a short ``pause`` (seconds). numpy's OpenBLAS
+    and torch's OpenMP each keep their worker threads spinning for a while after a call; taking turns
+    call by call would let one library's spinning threads steal the cores from the other's.
     """
     result = {}
     for name, fn in fns.items():
-        time.sleep(PAUSE)
+        time.sleep(pause)
         fn()
         times = []
         for _ in range(reps):
@@ -269,9 +271,10 @@ def measure(ref: ModuleType, fast: ModuleType, torch: ModuleType | None, quick: 
         for dtype in (np.float64, np.float32):
             fns = layer_functions(shape, dtype, ref, fast, torch, with_loop=shape.name in loop_reps)
             loop_fns = {key: fns.pop(key) for key in list(fns) if key[0] == "loop"}
-            times = median_times(fns, reps)
+            pause = 0.02 if quick else PAUSE
+            times = median_times(fns, reps, pause)
             if loop_fns:
-                times.update(median_times(loop_fns, loop_reps[shape.name]))
+                times.update(median_times(loop_fns, loop_reps[shape.name], pause))
             dtype_name = np.dtype(dtype).name
             for (impl, name), seconds in times.items():
                 results[(shape.name, dtype_name, impl, name)] = seconds

@@ -28,8 +28,12 @@ under output pixel (i, j) of image n. So the whole layer is
 
     out = w.reshape(K, C*FH*FW) @ cols + b        # (K, N*Ho*Wo), then arranged as (N, K, Ho, Wo)
 
-and its backward pass is two more matrix products, ``dw = dout @ cols.T`` and ``dcols = w.T @ dout``,
-followed by *col2im*, which adds every column of ``dcols`` back onto the window it came from.
+and, with ``dout`` arranged as a (K, N*Ho*Wo) matrix ``g`` in the same column order, its backward pass
+is two more matrix products, ``dw = g @ cols.T`` and ``dcols = w.reshape(K, -1).T @ g``, followed by
+*col2im*, which adds every column of ``dcols`` back onto the window it came from.
+
+The forward pass's cache is ``(x, w, b, stride, pad, cols)``: it keeps the column matrix, about
+FH*FW/stride**2 times the size of x, so that the backward pass need not build it again.
 """
 
 from __future__ import annotations
@@ -44,6 +48,11 @@ from .conv import check_conv_args
 Cache = tuple[Any, ...]
 
 __all__ = ["col2im", "conv2d_backward", "conv2d_forward", "im2col"]
+
+
+def _out_size(n: int, f: int, stride: int, pad: int) -> int:
+    """Output length along one axis: ``(n + 2*pad - f) // stride + 1``."""
+    return (n + 2 * pad - f) // stride + 1
 
 
 def _pad(x: np.ndarray, pad: int, dtype: np.dtype) -> np.ndarray:
@@ -62,7 +71,7 @@ def _im2col(x: np.ndarray, fh: int, fw: int, stride: int, pad: int, dtype: np.dt
     # (i*stride, j*stride). Slicing with ::stride keeps exactly Ho rows and Wo columns of windows.
     windows = sliding_window_view(xp, (fh, fw), axis=(2, 3))[:, :, ::stride, ::stride]
     _, _, Ho, Wo, _, _ = windows.shape
-    # (N, C, Ho, Wo, fh, fw) -> (C, fh, fw, N, Ho, Wo): the one and only copy of the data.
+    # (N, C, Ho, Wo, fh, fw) -> (C, fh, fw, N, Ho, Wo), copied once into a contiguous array.
     cols = np.ascontiguousarray(windows.transpose(1, 4, 5, 0, 2, 3), dtype=dtype)
     return cols.reshape(C * fh * fw, N * Ho * Wo)
 
@@ -121,8 +130,7 @@ def col2im(
     cols entries of that offset for all windows at once.
     """
     N, C, H, W = x_shape
-    Ho = (H + 2 * pad - fh) // stride + 1
-    Wo = (W + 2 * pad - fw) // stride + 1
+    Ho, Wo = _out_size(H, fh, stride, pad), _out_size(W, fw, stride, pad)
     cols = cols.reshape(C, fh, fw, N, Ho, Wo)
     dxp = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=cols.dtype)
     dxp_cn = dxp.transpose(1, 0, 2, 3)  # a (C, N, H+2P, W+2P) view, to match the order of cols
@@ -193,15 +201,26 @@ def conv2d_backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndar
         dx: dL/dx, shape (N, C, H, W) (the padding's gradient is cropped away);
         dw: dL/dw, shape (K, C, FH, FW);
         db: dL/db, shape (K,).
+
+    Raises:
+        ValueError: when dout does not have the shape of the forward pass's out.
     """
     x, w, _, stride, pad, cols = cache
+    N, _, H, W = x.shape
     K, C, FH, FW = w.shape
+    out_shape = (N, K, _out_size(H, FH, stride, pad), _out_size(W, FW, stride, pad))
+    if np.shape(dout) != out_shape:
+        raise ValueError(
+            f"dout must have the shape of out, (N, K, Ho, Wo) = {out_shape}, got {np.shape(dout)}"
+        )
     dtype = np.result_type(dout, cols)
 
     db = dout.sum(axis=(0, 2, 3))
     # (N, K, Ho, Wo) -> (K, N*Ho*Wo), the column order of cols (a small copy: dout is not unrolled).
     g = dout.transpose(1, 0, 2, 3).reshape(K, -1).astype(dtype, copy=False)
-    dw = (g @ cols.T).reshape(K, C, FH, FW)
+    # dw = g @ cols.T, computed as (cols @ g.T).T: the same product, in the orientation that
+    # OpenBLAS spreads better over its threads (the (K, C*FH*FW) result is small either way).
+    dw = (cols @ g.T).T.reshape(K, C, FH, FW)
     dcols = w.reshape(K, C * FH * FW).T.astype(dtype, copy=False) @ g  # (C*FH*FW, N*Ho*Wo)
     dx = col2im(dcols, x.shape, FH, FW, stride, pad)
     return dx, dw, db
