@@ -16,8 +16,6 @@ import contextlib
 import functools
 import http.server
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +23,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from chromium import CHROMIUM_ARGS, SCREENSHOTS, chromium_path
 
 from autograder.reference import load_reference
 
@@ -33,25 +32,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "solutions" / "notebooks").glob("*.ipynb"))
 TASKS = load_reference().tasks.TASKS
-SCREENSHOTS = Path(tempfile.gettempdir()) / "cnnlab-screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 TIMEOUT_MS = 60_000
-
-
-def _chromium() -> str:
-    for candidate in (os.environ.get("CNNLAB_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    pytest.skip("Chromium is not installed (apt-get install -y chromium)")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +40,7 @@ def browser():
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="Playwright is not installed (pip install playwright)"
     )
-    executable = _chromium()
+    executable = chromium_path()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         yield browser

@@ -35,6 +35,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from chromium import CHROMIUM_ARGS, SCREENSHOTS, chromium_path
 
 from autograder.reference import load_reference
 
@@ -43,26 +44,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "01_convolution"
 TASKS = [t for t in load_reference().tasks.TASKS.values() if t.notebook == NOTEBOOK]
-SCREENSHOTS = Path(tempfile.gettempdir()) / "cnnlab-screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 TIMEOUT_MS = 60_000  # one UI step
 RUN_TIMEOUT_MS = 240_000  # a whole notebook run, or a validation
-
-
-def _chromium() -> str:
-    for candidate in (os.environ.get("CNNLAB_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    pytest.skip("Chromium is not installed (apt-get install -y chromium)")
 
 
 def _free_port() -> int:
@@ -98,7 +81,7 @@ def _write_json(path: Path, data: dict) -> None:
 @pytest.fixture(scope="module")
 def jupyterlab(student_dir, tmp_path_factory, sync_api):
     """JupyterLab on 127.0.0.1, no token, isolated config; yields (base URL, log file)."""
-    _chromium()  # skip before starting a server that nobody would look at
+    chromium_path()  # skip before starting a server that nobody would look at
     home = tmp_path_factory.mktemp("jupyter")
     config = home / "config"
     # nbgrader: the Validate button and its server handler on; the instructor tools off.
@@ -193,7 +176,7 @@ def jupyterlab(student_dir, tmp_path_factory, sync_api):
 def page(sync_api, jupyterlab):
     base, _ = jupyterlab
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         blocked: list[str] = []
 

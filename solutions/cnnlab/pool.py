@@ -12,15 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from .conv import _check_int
+
 Cache = tuple[Any, ...]
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {name}={value}")
-    return int(value)
 
 
 def pool_output_shape(x: np.ndarray, size: int, stride: int | None) -> tuple[int, int, int]:
