@@ -87,6 +87,16 @@ def _shape(a: np.ndarray) -> str:
     return str(tuple(a.shape))
 
 
+def _case(label: str, args: tuple, forward, rng: np.random.Generator, visible: bool) -> Case:
+    """A forward task's case ``args``; for a backward task (``forward`` given: the reference forward
+    pass), the case ``(dout, cache)`` with the cache of ``forward(*args)`` and a seeded ``dout``."""
+    if not forward:
+        return Case(label, args)
+    out, cache = forward(*args)
+    dout = _values(rng, out.shape, visible)
+    return Case(f"dout {_shape(dout)}, cache of {forward.__name__}({label})", (dout, cache))
+
+
 def _inputs_1_1(rng: np.random.Generator, visible: bool) -> list[Case]:
     if visible:
         fixed = [(7, 3, 2, 1), (6, 3, 2, 0), (4, 5, 1, 1)]
@@ -147,12 +157,7 @@ def _conv_layer(ref: ModuleType, rng: np.random.Generator, visible: bool, backwa
         w = _values(rng, (K, C, FH, FW), visible)
         b = _values(rng, (K,), visible)
         label = f"x {_shape(x)}, w {_shape(w)}, b {_shape(b)}, stride {stride}, pad {pad}"
-        if not backward:
-            cases.append(Case(label, (x, w, b, stride, pad)))
-            continue
-        out, cache = ref.conv.conv2d_forward(x, w, b, stride, pad)
-        dout = _values(rng, out.shape, visible)
-        cases.append(Case(f"dout {_shape(dout)}, cache of conv2d_forward({label})", (dout, cache)))
+        cases.append(_case(label, (x, w, b, stride, pad), backward and ref.conv.conv2d_forward, rng, visible))
     return cases
 
 
@@ -193,12 +198,7 @@ def _pooling(ref: ModuleType, rng: np.random.Generator, visible: bool, backward:
         else:
             x = _ties(rng, (N, C, H, W), (3 if visible else 4) if backward else 10)
         label = f"x {_shape(x)}, size {size}, stride {stride}"
-        if not backward:
-            cases.append(Case(label, (x, size, stride)))
-            continue
-        out, cache = ref.pool.maxpool2d_forward(x, size, stride)
-        dout = _values(rng, out.shape, visible)
-        cases.append(Case(f"dout {_shape(dout)}, cache of maxpool2d_forward({label})", (dout, cache)))
+        cases.append(_case(label, (x, size, stride), backward and ref.pool.maxpool2d_forward, rng, visible))
     return cases
 
 
@@ -239,12 +239,9 @@ def _residual(ref: ModuleType, rng: np.random.Generator, visible: bool, backward
             "b2": _values(rng, (C,), visible),
         }
         label = f"x {_shape(x)}, w1 {_shape(params['w1'])}, w2 {_shape(params['w2'])}, lam {lam}"
-        if not backward:
-            cases.append(Case(label, (x, params, lam)))
-            continue
-        out, cache = ref.residual.residual_block_forward(x, params, lam)
-        dout = _values(rng, out.shape, visible)
-        cases.append(Case(f"dout {_shape(dout)}, cache of residual_block_forward({label})", (dout, cache)))
+        cases.append(
+            _case(label, (x, params, lam), backward and ref.residual.residual_block_forward, rng, visible)
+        )
     return cases
 
 

@@ -189,19 +189,31 @@ def plot_windows_grid(settings: Sequence[tuple[int, int, int, int]]) -> Figure:
     return fig
 
 
-def plot_param_counts(counts: Mapping[str, int], title: str = "parameters (weights + biases)") -> Figure:
-    """Bar chart of parameter counts on a log scale, each bar labelled with its number."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    names = list(counts)
-    values = [counts[k] for k in names]
-    bars = ax.bar(names, values, color=[f"C{i}" for i in range(len(names))])
+def _log_bars(
+    values: Mapping[str, float],
+    labels: list[str],
+    ylim: tuple[float, float],
+    ylabel: str,
+    title: str,
+    figsize: tuple[float, float],
+) -> Figure:
+    """One coloured bar per entry of ``values``, on a log scale, each bar labelled."""
+    fig, ax = plt.subplots(figsize=figsize)
+    bars = ax.bar(list(values), list(values.values()), color=[f"C{i}" for i in range(len(values))])
     ax.set_yscale("log")
-    ax.bar_label(bars, labels=[f"{v:,}" for v in values])
-    ax.set_ylabel("number of parameters (log scale)")
-    ax.set_ylim(1, max(values) * 20)
+    ax.bar_label(bars, labels=labels)
+    ax.set_ylim(*ylim)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_param_counts(counts: Mapping[str, int], title: str = "parameters (weights + biases)") -> Figure:
+    """Bar chart of parameter counts on a log scale, each bar labelled with its number."""
+    labels = [f"{v:,}" for v in counts.values()]
+    ylim = (1, max(counts.values()) * 20)
+    return _log_bars(counts, labels, ylim, "number of parameters (log scale)", title, (7, 4))
 
 
 def plot_images(
@@ -298,17 +310,9 @@ def plot_im2col(
 
 def plot_timings(seconds: Mapping[str, float], title: str = "time per forward pass") -> Figure:
     """Bar chart of run times (log scale), each bar labelled in milliseconds."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    names = list(seconds)
-    values = [seconds[k] for k in names]
-    bars = ax.bar(names, values, color=[f"C{i}" for i in range(len(names))])
-    ax.bar_label(bars, labels=[f"{1e3 * v:.2f} ms" for v in values])
-    ax.set_yscale("log")
-    ax.set_ylim(min(values) / 3, max(values) * 5)
-    ax.set_ylabel("seconds (log scale)")
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    labels = [f"{1e3 * v:.2f} ms" for v in seconds.values()]
+    ylim = (min(seconds.values()) / 3, max(seconds.values()) * 5)
+    return _log_bars(seconds, labels, ylim, "seconds (log scale)", title, (6, 3.5))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from chromium import CHROMIUM_ARGS, SCREENSHOTS, chromium_path
+from chromium import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, offline_page
 
 from autograder.reference import load_reference
 
@@ -83,20 +83,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture
 def page(browser, server):
     """A page that may load only from the book's own origin (``page.blocked`` lists the rest)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    blocked: list[str] = []
-
-    def route(r):
-        if r.request.url.startswith(server + "/"):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.blocked = blocked
+    context, page = offline_page(browser, (server + "/",), {"width": 1280, "height": 900}, TIMEOUT_MS)
     page.js_errors = []
     page.on("pageerror", lambda e: page.js_errors.append(str(e)))
     try:

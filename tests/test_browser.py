@@ -35,7 +35,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from chromium import CHROMIUM_ARGS, SCREENSHOTS, chromium_path
+from chromium import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, offline_page
 
 from autograder.reference import load_reference
 
@@ -177,20 +177,9 @@ def page(sync_api, jupyterlab):
     base, _ = jupyterlab
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        blocked: list[str] = []
-
-        def route(r):
-            if r.request.url.startswith(base + "/") or r.request.url.startswith("data:"):
-                r.continue_()
-            else:
-                blocked.append(r.request.url)
-                r.abort()
-
-        context.route("**/*", route)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.blocked = blocked
+        context, page = offline_page(
+            browser, (base + "/", "data:"), {"width": 1400, "height": 1000}, TIMEOUT_MS
+        )
         yield page
         context.close()
         browser.close()

@@ -6,26 +6,8 @@ import numpy as np
 import oracles
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from oracles import EXACT, NUMERIC, rel
-
-
-@st.composite
-def conv_configs(draw):
-    """Random layers: N, C, K in 1-3, H != W allowed, FH != FW allowed, stride 1-3, pad 0-2."""
-    N, C, K = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    stride, pad = draw(st.integers(1, 3)), draw(st.integers(0, 2))
-    FH, FW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    H = draw(st.integers(max(1, FH - 2 * pad), 9))
-    W = draw(st.integers(max(1, FW - 2 * pad), 9))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    return (
-        rng.normal(size=(N, C, H, W)),
-        rng.normal(size=(K, C, FH, FW)),
-        rng.normal(size=K),
-        stride,
-        pad,
-    )
+from strategies import conv_configs
 
 
 @pytest.mark.task2_1

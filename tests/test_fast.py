@@ -16,6 +16,7 @@ import oracles
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import conv_configs
 
 from autograder.reference import load_reference
 
@@ -43,23 +44,12 @@ numerical_gradient = oracles.numeric_grad
 
 @st.composite
 def layers(draw):
-    """Random layers: N, C, K in 1-3; H, W in 3-9 (may differ); FH, FW in 1-4 (may differ);
-    stride 1-3; pad 0-2. Returns float64 (x, w, b, stride, pad, dout)."""
-    N, C, K = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    FH, FW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    stride, pad = draw(st.integers(1, 3)), draw(st.integers(0, 2))
-    H = draw(st.integers(max(3, FH - 2 * pad), 9))
-    W = draw(st.integers(max(3, FW - 2 * pad), 9))
+    """Random layers (tests/strategies.py) and a matching float64 dout: (x, w, b, stride, pad, dout)."""
+    x, w, b, stride, pad = draw(conv_configs())
+    Ho = (x.shape[2] + 2 * pad - w.shape[2]) // stride + 1
+    Wo = (x.shape[3] + 2 * pad - w.shape[3]) // stride + 1
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    Ho, Wo = (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
-    return (
-        rng.normal(size=(N, C, H, W)),
-        rng.normal(size=(K, C, FH, FW)),
-        rng.normal(size=K),
-        stride,
-        pad,
-        rng.normal(size=(N, K, Ho, Wo)),
-    )
+    return x, w, b, stride, pad, rng.normal(size=(x.shape[0], w.shape[0], Ho, Wo))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,9 +1,8 @@
 """The notebook series, end to end.
 
 (a) Every source notebook (``solutions/notebooks``) runs top to bottom in a fresh kernel against the
-    reference (a temporary copy of ``solutions/cnnlab``, plus the ``check_cases.json`` of its visible
-    checks, first on PYTHONPATH, then the repository root), with no error, and the whole series fits
-    the time budget.
+    reference (``solutions/`` first on PYTHONPATH, then the repository root), with no error, and the
+    whole series fits the time budget.
 (b) Every released notebook (``notebooks/``) runs against the generated stubs; its only errors are the
     stubs' ``NotImplementedError("Task X.Y: ...")`` of its own tasks, and each check cell fails with
     its own task's message.
@@ -15,10 +14,8 @@ Kernels run in a temporary folder, so nothing is written into the repository.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -136,24 +133,12 @@ def tasks_of(name: str) -> list:
 # ---------------------------------------------------------------------------------------------
 
 
-def reference_copy(dest: Path) -> Path:
-    """``dest/cnnlab``: a copy of the reference package with the ``check_cases.json`` its visible
-    checks read (``make release`` writes that file into ``cnnlab/`` only, never into ``solutions/``)."""
-    from autograder.cases import visible_cases
-
-    pkg = dest / "cnnlab"
-    shutil.copytree(ROOT / "solutions" / "cnnlab", pkg, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    cases = pkg / "check_cases.json"
-    if not cases.exists():
-        cases.write_text(json.dumps(visible_cases(load_reference()), indent=1, sort_keys=True) + "\n")
-    return dest
-
-
 @pytest.fixture(scope="module")
 def source_runs(tmp_path_factory) -> dict[str, Run]:
     """Each source notebook run once, in a temporary folder, with the reference as ``cnnlab``."""
-    reference = reference_copy(tmp_path_factory.mktemp("reference"))
-    pythonpath = os.pathsep.join([str(reference), str(ROOT)])
+    # solutions/ first: `import cnnlab` is the reference (its visible checks read the release's
+    # check_cases.json, see cnnlab.checks._cases_path); the root second, for `import autograder`.
+    pythonpath = os.pathsep.join([str(ROOT / "solutions"), str(ROOT)])
     runs = {}
     for name in NOTEBOOKS:
         cwd = tmp_path_factory.mktemp(f"source_{name}")

@@ -10,8 +10,8 @@ The book is static HTML, built with jupyter-book 1.x (Sphinx) with no network:
    student writes that code in ``cnnlab/*.py``, not in the notebook). A solution region inside a
    notebook cell stays (the cells below need it) but is folded too.
 3. Every notebook is executed with nbclient against the reference: ``import cnnlab`` in the kernel is
-   a temporary copy of ``solutions/cnnlab`` with the ``check_cases.json`` its visible checks read
-   (computed as ``make release`` computes it), ahead of the repository root on ``PYTHONPATH``. Every
+   ``solutions/cnnlab`` (``solutions/`` ahead of the repository root on ``PYTHONPATH``; its visible
+   checks read the release's ``check_cases.json``, which ``make release`` writes). Every
    figure and number is in the book, and a cell that raises stops the build.
 4. MathJax 3 is served from the book itself, not a CDN: ``npm ci`` (run here when ``node_modules/mathjax``
    is missing) installs the version ``package-lock.json`` pins.
@@ -191,21 +191,9 @@ def prepare_notebook(nb: dict, tasks: dict) -> tuple[dict, list[str]]:
 # --- executing them against the reference ---------------------------------------------------------
 
 
-def reference_copy(dest: Path) -> Path:
-    """``dest/cnnlab``: the reference package plus the ``check_cases.json`` of its visible checks."""
-    from autograder.cases import visible_cases
-    from autograder.reference import load_reference
-
-    pkg = dest / "cnnlab"
-    shutil.copytree(SOURCE_PKG, pkg, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    cases = pkg / "check_cases.json"
-    if not cases.exists():
-        cases.write_text(json.dumps(visible_cases(load_reference()), indent=1, sort_keys=True) + "\n")
-    return dest
-
-
 def kernel_env(reference: Path) -> dict[str, str]:
-    """The environment of the kernels: the reference copy first on the path, inline figures."""
+    """The environment of the kernels: ``solutions/`` first on the path (``import cnnlab`` is the
+    reference; its visible checks read the release's check_cases.json), inline figures."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(reference), str(ROOT)])
     env.pop("MPLBACKEND", None)  # CI sets Agg, which would leave the book without figures
@@ -345,7 +333,7 @@ def build(out: Path = OUT, notebooks: Path = SOURCE_NB, jobs: int = 2, keep_temp
         last = _last_timings(out)
         order = sorted(sources, key=lambda p: (-last.get(p.name, 0.0), -p.stat().st_size))
         paths = [str(src / p.name) for p in order]
-        refs = [str(reference_copy(tmp / "reference"))] * len(paths)
+        refs = [str(ROOT / "solutions")] * len(paths)
         if jobs > 1:
             spawn = multiprocessing.get_context("spawn")  # no fork of this process's state into kernels
             with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
