@@ -32,22 +32,110 @@ and, with ``dout`` arranged as a (K, N*Ho*Wo) matrix ``g`` in the same column or
 is two more matrix products, ``dw = g @ cols.T`` and ``dcols = w.reshape(K, -1).T @ g``, followed by
 *col2im*, which adds every column of ``dcols`` back onto the window it came from.
 
-The forward pass's cache is ``(x, w, b, stride, pad, cols)``: it keeps the column matrix, about
-FH*FW/stride**2 times the size of x, so that the backward pass need not build it again.
+That is the idea, and :func:`im2col` / :func:`col2im` below compute exactly that. The layer
+itself (stride 1, the common case) uses a cheaper form of the same product, the *shifted-rows*
+trick. Lay the padded images end to end, channel by channel, as a (C, N*Hp*Wp) matrix ``xs``
+(Hp, Wp: padded height and width). The window of the output pixel whose top-left input corner is at
+flat position m holds, at filter offset (p, q), the value ``xs[c, m + p*Wp + q]``: row
+``(c*FH + p)*FW + q`` of the column matrix is simply row c of ``xs`` *shifted* by ``p*Wp + q``. So
+the column matrix is FH*FW shifted copies of contiguous rows, cheap to make, and the product is
+computed at *every* flat position m: the positions whose window runs off the right or bottom edge
+(j >= Wo or i >= Ho) give garbage that is thrown away, about (FH-1)/Hp + (FW-1)/Wp of the work.
+The backward pass runs the same trick in reverse: ``dw = g @ cols.T``, and dx is either col2im of
+``w_rows.T @ g`` or, when K <= C, a correlation of the zero-padded gradient with the flipped
+filters (``dx`` is itself a convolution, a "transposed convolution").
+
+Two engineering choices make this fast in numpy, as they do in real libraries:
+
+* **Chunks.** The column matrix is made and used a few MB at a time (``CHUNK_BYTES``), so it is
+  still in the CPU cache when the matrix product reads it, instead of being written to memory and
+  read back (it is about FH*FW times the size of x).
+* **A workspace.** The big temporary arrays (the padded input, the chunk buffers, the gradient
+  laid out flat) are kept between calls, per thread, and reused when the next call needs no more
+  room: allocating and zeroing tens of MB on every call costs as much as a matrix product.
+  :func:`clear_workspace` frees them; :func:`workspace_nbytes` says how much is held. Nothing that
+  is returned lives in the workspace: ``out``, ``dx``, ``dw`` and ``db`` are new arrays.
+
+The forward pass's cache is ``(x, w, b, stride, pad)``: the backward pass unrolls x again, chunk
+by chunk, rather than keeping a column matrix FH*FW/stride**2 times the size of x alive in
+between (with stride > 1, the layer falls back to whole-array :func:`im2col` and :func:`col2im`).
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .conv import check_conv_args
 
 Cache = tuple[Any, ...]
 
-__all__ = ["col2im", "conv2d_backward", "conv2d_forward", "im2col"]
+__all__ = [
+    "CHUNK_BYTES",
+    "clear_workspace",
+    "col2im",
+    "conv2d_backward",
+    "conv2d_forward",
+    "im2col",
+    "workspace_nbytes",
+]
+
+# Size of one chunk of the column matrix, in bytes: a few MB, so that a chunk made by one step is
+# still in the CPU's cache when the next step (a matrix product) reads it.
+CHUNK_BYTES = 4 * 2**20
+
+
+# ---------------------------------------------------------------------------------------------------
+# The workspace: temporary arrays kept between calls
+
+
+class _Workspace(threading.local):
+    """Per-thread named scratch buffers, grown on demand and reused by later calls.
+
+    ``get`` hands out a view of a buffer; the caller must not let it escape the call. Each buffer
+    remembers a ``key`` describing the layout last written into it, so that a caller that only
+    rewrites part of a buffer (the inside of a zero border, say) can skip clearing the rest when
+    the layout is unchanged.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple[str, np.dtype], np.ndarray] = {}
+        self.keys: dict[tuple[str, np.dtype], object] = {}
+
+    def get(
+        self, name: str, shape: tuple[int, ...], dtype: np.dtype, key: object = None
+    ) -> tuple[np.ndarray, bool]:
+        """A view of shape ``shape`` on buffer ``name``, and whether it still holds layout ``key``.
+
+        The second value is True only when ``key`` is not None, the buffer was not reallocated, and
+        the previous ``get`` of this buffer gave the same ``key``: then every entry the previous
+        caller left untouched is as that caller left it.
+        """
+        slot = (name, np.dtype(dtype))
+        size = int(np.prod(shape))
+        buf = self.buffers.get(slot)
+        kept = buf is not None and buf.size >= size and key is not None and self.keys.get(slot) == key
+        if buf is None or buf.size < size:
+            buf = self.buffers[slot] = np.empty(size, dtype=dtype)
+        self.keys[slot] = key
+        return buf[:size].reshape(shape), kept
+
+
+_workspace = _Workspace()
+
+
+def clear_workspace() -> None:
+    """Free the temporary arrays this thread keeps between calls (they are remade when needed)."""
+    _workspace.buffers.clear()
+    _workspace.keys.clear()
+
+
+def workspace_nbytes() -> int:
+    """Bytes of temporary arrays this thread keeps between calls of the layer."""
+    return sum(buf.nbytes for buf in _workspace.buffers.values())
 
 
 def _out_size(n: int, f: int, stride: int, pad: int) -> int:
@@ -140,14 +228,167 @@ def col2im(
     return dxp[:, :, pad : pad + H, pad : pad + W]
 
 
+# ---------------------------------------------------------------------------------------------------
+# Stride 1: the shifted-rows trick, chunk by chunk
+
+
+class _Flat:
+    """Geometry of the flat layout for a stride-1 layer (see the module docstring).
+
+    The padded batch is a (C, T) matrix with T = N*Hp*Wp: flat position ``m = (n*Hp + y)*Wp + x``
+    holds padded pixel (y, x) of image n. ``reach`` is how far past its top-left corner a window
+    reaches, ``(FH-1)*Wp + FW-1``: a window at m reads positions m ... m + reach. Output pixel
+    (i, j) of image n is computed at flat position ``(n*Hp + i)*Wp + j``; the other positions of
+    the (K, T) result (i >= Ho or j >= Wo) are windows that run off the image, and are ignored.
+    """
+
+    def __init__(self, x_shape: tuple[int, ...], w_shape: tuple[int, ...], pad: int) -> None:
+        self.N, self.C, self.H, self.W = x_shape
+        self.K, _, self.FH, self.FW = w_shape
+        self.pad = pad
+        self.Hp, self.Wp = self.H + 2 * pad, self.W + 2 * pad
+        self.Ho, self.Wo = self.Hp - self.FH + 1, self.Wp - self.FW + 1
+        self.T = self.N * self.Hp * self.Wp
+        self.reach = (self.FH - 1) * self.Wp + self.FW - 1
+        self.key = (tuple(x_shape), tuple(w_shape), pad)
+
+    def grid(self, flat: np.ndarray) -> np.ndarray:
+        """A (rows, N, Hp, Wp) view of the first T columns of a (rows, >= T) flat matrix."""
+        return flat[:, : self.T].reshape(-1, self.N, self.Hp, self.Wp)
+
+    def chunks(self, rows: int, itemsize: int, first: int, length: int) -> list[tuple[int, int]]:
+        """Flat ranges ``(m0, m1)`` that cover positions first ... first+length-1 of every image.
+
+        A range holds about CHUNK_BYTES of a column matrix with ``rows`` rows of ``itemsize``
+        bytes. Small images go several to a range (which then also covers the positions between
+        them); a large image is split into several ranges. Positions outside every range (such as
+        the rows of windows that run off the bottom of an image) are not computed at all.
+        """
+        size = max(64, CHUNK_BYTES // (rows * itemsize))
+        image = self.Hp * self.Wp
+        per = max(1, size // image)  # whole images per range
+        ranges = []
+        for n0 in range(0, self.N, per):
+            start, stop = n0 * image + first, (min(n0 + per, self.N) - 1) * image + first + length
+            step = stop - start if per > 1 else size
+            ranges += [(m0, min(m0 + step, stop)) for m0 in range(start, stop, step)]
+        return ranges
+
+
+def _padded_flat(x: np.ndarray, g: _Flat, dtype: np.dtype) -> np.ndarray:
+    """x zero-padded and laid out flat: a (C, T + reach) workspace view (the tail is zeros)."""
+    xs, kept = _workspace.get("x", (g.C, g.T + g.reach), dtype, key=g.key)
+    if not kept:  # only the inside is rewritten below: the border and the tail must be zeros
+        xs.fill(0)
+    g.grid(xs)[:, :, g.pad : g.pad + g.H, g.pad : g.pad + g.W] = x.transpose(1, 0, 2, 3)
+    return xs
+
+
+def _shifted_rows(src: np.ndarray, m0: int, n: int, g: _Flat, buf: np.ndarray, sign: int = 1) -> np.ndarray:
+    """The chunk of a column matrix at flat positions m0 ... m0+n-1, copied into ``buf``.
+
+    Returns a (R*FH*FW, n) matrix whose row ``(r*FH + p)*FW + q`` is ``src[r, m0 + sign*(p*Wp + q)
+    + j]`` for j in range(n): each row is a contiguous slice of ``src`` (R rows), shifted. The
+    strided view below expresses all R*FH*FW shifted slices at once, with no copy; ``np.copyto``
+    then makes the one copy that the matrix product needs.
+    """
+    rows = src.shape[0]
+    s_row, s_col = src.strides
+    shifted = as_strided(
+        src[:, m0:],
+        shape=(rows, g.FH, g.FW, n),
+        strides=(s_row, sign * g.Wp * s_col, sign * s_col, s_col),
+        writeable=False,
+    )
+    out = buf[..., :n]
+    np.copyto(out, shifted)
+    return out.reshape(rows * g.FH * g.FW, n)
+
+
+def _forward_stride1(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int, dtype: np.dtype) -> np.ndarray:
+    g = _Flat(x.shape, w.shape, pad)
+    xs = _padded_flat(x, g, dtype)
+    w_rows = w.reshape(g.K, -1).astype(dtype, copy=False)
+    rows = g.C * g.FH * g.FW
+    out_flat, _ = _workspace.get("out", (g.K, g.T), dtype)
+    # Output pixel (i, j) is at flat position (n*Hp + i)*Wp + j: only rows i < Ho are computed.
+    chunks = g.chunks(rows, xs.itemsize, 0, g.Ho * g.Wp)
+    buf, _ = _workspace.get("cols", (g.C, g.FH, g.FW, max(m1 - m0 for m0, m1 in chunks)), dtype)
+    for m0, m1 in chunks:
+        np.matmul(w_rows, _shifted_rows(xs, m0, m1 - m0, g, buf), out=out_flat[:, m0:m1])
+    out = np.empty((g.N, g.K, g.Ho, g.Wo), dtype=dtype)
+    valid = g.grid(out_flat)[:, :, : g.Ho, : g.Wo].transpose(1, 0, 2, 3)
+    np.add(valid, b.reshape(1, g.K, 1, 1), out=out)
+    return out
+
+
+def _backward_stride1(
+    dout: np.ndarray, x: np.ndarray, w: np.ndarray, pad: int, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray]:
+    g = _Flat(x.shape, w.shape, pad)
+    K, C, FH, FW, reach = g.K, g.C, g.FH, g.FW, g.reach
+    xs = _padded_flat(x, g, dtype)
+    # dout laid out flat like the forward's result, zero at the ignored positions, after ``reach``
+    # leading zeros (room for the flipped windows of the transposed convolution below).
+    gs, kept = _workspace.get("dout", (K, reach + g.T), dtype, key=g.key)
+    if not kept:
+        gs.fill(0)
+    grad = gs[:, reach:]  # (K, T)
+    g.grid(grad)[:, :, : g.Ho, : g.Wo] = dout.transpose(1, 0, 2, 3)
+
+    w_rows = w.reshape(K, C * FH * FW).astype(dtype, copy=False)
+    dw = np.zeros((K, C * FH * FW), dtype=dtype)
+    # dx two ways. When K <= C: dx is a correlation of the zero-padded dout with the flipped filters,
+    # channels swapped, dxs[c, m] = sum_{k,p,q} w[k, c, p, q] * grad[k, m - p*Wp - q], which unrolls
+    # dout (K*FH*FW rows) and writes dx directly. Otherwise: dcols = w_rows.T @ grad, then col2im,
+    # which unrolls nothing more but adds FH*FW shifted slices into dx.
+    transposed = K <= C
+    chunks = g.chunks(C * FH * FW, xs.itemsize, 0, g.Ho * g.Wp)  # the output positions
+    size = max(m1 - m0 for m0, m1 in chunks)
+    buf, _ = _workspace.get("cols", (C, FH, FW, size), dtype)
+    if not transposed:
+        dbuf, _ = _workspace.get("dcols", (C, FH, FW, size), dtype)
+        dxs, _ = _workspace.get("dx", (C, g.T + reach), dtype)
+        dxs.fill(0)
+    for m0, m1 in chunks:
+        n = m1 - m0
+        g_chunk = grad[:, m0:m1]
+        dw += g_chunk @ _shifted_rows(xs, m0, n, g, buf).T
+        if not transposed:
+            dcols = dbuf[..., :n]
+            np.matmul(w_rows.T, g_chunk, out=dcols.reshape(C * FH * FW, n))
+            for p in range(FH):  # col2im in the flat layout: each offset is one shifted add
+                for q in range(FW):
+                    shift = m0 + p * g.Wp + q
+                    dxs[:, shift : shift + n] += dcols[:, p, q]
+    if transposed:
+        w_flip = np.ascontiguousarray(w.transpose(1, 0, 2, 3).reshape(C, K * FH * FW), dtype=dtype)
+        # the input positions: rows pad ... pad+H-1 of every padded image
+        chunks = g.chunks(K * FH * FW, xs.itemsize, pad * g.Wp, g.H * g.Wp)
+        gbuf, _ = _workspace.get("dout_cols", (K, FH, FW, max(m1 - m0 for m0, m1 in chunks)), dtype)
+        dxs, _ = _workspace.get("dx", (C, g.T), dtype)
+        for m0, m1 in chunks:
+            # row (k, p, q) of the unrolled dout is gs[k, reach + m - p*Wp - q]: shifted backwards
+            flipped = _shifted_rows(gs, reach + m0, m1 - m0, g, gbuf, sign=-1)
+            np.matmul(w_flip, flipped, out=dxs[:, m0:m1])
+    dx = np.empty((g.N, C, g.H, g.W), dtype=dtype)
+    np.copyto(dx, g.grid(dxs)[:, :, pad : pad + g.H, pad : pad + g.W].transpose(1, 0, 2, 3))
+    return dx, dw.reshape(w.shape)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The layer
+
+
 def conv2d_forward(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0
 ) -> tuple[np.ndarray, Cache]:
-    """Forward pass of a convolution layer, by im2col and one matrix product.
+    """Forward pass of a convolution layer, by unrolled windows and matrix products.
 
     ``out[n, k, i, j] = b[k] + sum_{c, p, q} xp[n, c, i*stride + p, j*stride + q] * w[k, c, p, q]``
     with ``xp`` the input zero-padded by ``pad``; equal to ``torch.nn.functional.conv2d(x, w, b,
-    stride, pad)`` and to ``cnnlab.conv.conv2d_forward``.
+    stride, pad)`` and to ``cnnlab.conv.conv2d_forward``. With stride 1 it uses the shifted-rows
+    trick chunk by chunk (module docstring); otherwise ``w.reshape(K, -1) @ im2col(x)``.
 
     Args:
         x: input, shape (N, C, H, W). Not modified.
@@ -158,54 +399,58 @@ def conv2d_forward(
 
     Returns:
         out: shape (N, K, Ho, Wo) with Ho = (H + 2*pad - FH) // stride + 1 and
-            Wo = (W + 2*pad - FW) // stride + 1; dtype ``np.result_type(x, w, b)`` (float32 stays
-            float32).
-        cache: ``(x, w, b, stride, pad, cols)`` for :func:`conv2d_backward`, where ``cols`` is the
-            (C*FH*FW, N*Ho*Wo) column matrix of :func:`im2col`. Keeping it saves the backward pass
-            from unrolling x again, at the price of holding about FH*FW/stride**2 copies of x in
-            memory until the cache is dropped.
+            Wo = (W + 2*pad - FW) // stride + 1, a new array; dtype ``np.result_type(x, w, b)``
+            (float32 stays float32).
+        cache: ``(x, w, b, stride, pad)`` for :func:`conv2d_backward`, which unrolls x again rather
+            than keeping a column matrix about FH*FW/stride**2 times the size of x alive in between.
 
     Raises:
         ValueError: naming the argument and the rule, when x or w is not 4-D, their channels differ,
             b is not (K,), stride < 1, pad < 0, or the filter is larger than the padded input.
     """
     Ho, Wo = check_conv_args(x, w, b, stride, pad)
+    stride, pad = int(stride), int(pad)
     N, C, _, _ = x.shape
     K, _, FH, FW = w.shape
     dtype = np.result_type(x, w, b)
+    cache = (x, w, b, stride, pad)
+    if stride == 1:
+        return _forward_stride1(x, w, b, pad, dtype), cache
 
-    cols = _im2col(x, FH, FW, int(stride), int(pad), dtype)  # (C*FH*FW, N*Ho*Wo)
+    cols = _im2col(x, FH, FW, stride, pad, dtype)  # (C*FH*FW, N*Ho*Wo)
     w_rows = w.reshape(K, C * FH * FW).astype(dtype, copy=False)
     # The product w_rows @ cols, taken one image at a time: the (C*FH*FW, Ho*Wo) block of image n is
     # a strided view of cols (no copy), and matmul writes each (K, Ho*Wo) result straight into
     # out[n], so out comes out in (N, K, Ho*Wo) order with no transpose afterwards.
     out = np.matmul(w_rows, cols.reshape(C * FH * FW, N, Ho * Wo).transpose(1, 0, 2))
     out += b.reshape(1, K, 1)
-    cache = (x, w, b, int(stride), int(pad), cols)
     return out.reshape(N, K, Ho, Wo), cache
 
 
 def conv2d_backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Backward pass of :func:`conv2d_forward`: two matrix products and a col2im.
+    """Backward pass of :func:`conv2d_forward`: matrix products, and col2im or its equivalent.
 
     With ``out = w_rows @ cols + b`` (``w_rows = w.reshape(K, -1)``, ``dout`` arranged as a
     (K, N*Ho*Wo) matrix ``g``), the chain rule for a matrix product gives ``dw_rows = g @ cols.T`` and
     ``dcols = w_rows.T @ g``; :func:`col2im` then adds each column of ``dcols`` back onto its window.
+    With stride 1 and K <= C, dx is computed instead as the correlation of the zero-padded dout with
+    the flipped filters (channels swapped), the same numbers by a cheaper route.
 
     Args:
         dout: upstream gradient dL/dout, shape (N, K, Ho, Wo).
-        cache: ``(x, w, b, stride, pad, cols)`` from :func:`conv2d_forward` (cols is reused, not
-            recomputed). The cache is not modified, so backward may be called more than once.
+        cache: ``(x, w, b, stride, pad)`` from :func:`conv2d_forward`. The cache is not modified,
+            so backward may be called more than once.
 
     Returns:
         dx: dL/dx, shape (N, C, H, W) (the padding's gradient is cropped away);
         dw: dL/dw, shape (K, C, FH, FW);
         db: dL/db, shape (K,).
+        All three are new arrays.
 
     Raises:
         ValueError: when dout does not have the shape of the forward pass's out.
     """
-    x, w, _, stride, pad, cols = cache
+    x, w, b, stride, pad = cache
     N, _, H, W = x.shape
     K, C, FH, FW = w.shape
     out_shape = (N, K, _out_size(H, FH, stride, pad), _out_size(W, FW, stride, pad))
@@ -213,9 +458,13 @@ def conv2d_backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndar
         raise ValueError(
             f"dout must have the shape of out, (N, K, Ho, Wo) = {out_shape}, got {np.shape(dout)}"
         )
-    dtype = np.result_type(dout, cols)
+    dtype = np.result_type(dout, x, w, b)
+    db = dout.sum(axis=(0, 2, 3)).astype(dtype, copy=False)
+    if stride == 1:
+        dx, dw = _backward_stride1(dout, x, w, pad, dtype)
+        return dx, dw, db
 
-    db = dout.sum(axis=(0, 2, 3))
+    cols = _im2col(x, FH, FW, stride, pad, dtype)  # (C*FH*FW, N*Ho*Wo), made again
     # (N, K, Ho, Wo) -> (K, N*Ho*Wo), the column order of cols (a small copy: dout is not unrolled).
     g = dout.transpose(1, 0, 2, 3).reshape(K, -1).astype(dtype, copy=False)
     # dw = g @ cols.T, computed as (cols @ g.T).T: the same product, in the orientation that

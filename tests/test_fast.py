@@ -135,6 +135,118 @@ def test_forward_and_backward_equal_torch(layer):
     assert rel_error(db, bt.grad.numpy()) < EXACT
 
 
+# ---------------------------------------------------------------------------------------------------
+# Stride 1: chunks and the workspace
+#
+# The stride-1 layer makes its column matrix CHUNK_BYTES at a time and keeps its temporary arrays in a
+# per-thread workspace between calls. These tests force many small chunks (ranges split inside an
+# image, and ranges of several images), hand it buffers left dirty by other shapes, dtypes and data,
+# and run it from two threads at once, always against the loop reference.
+
+
+def _check_against_loop_reference(x, w, b, stride, pad, dout, tol=EXACT):
+    out, cache = fast.conv2d_forward(x, w, b, stride, pad)
+    out_ref, cache_ref = ref.conv.conv2d_forward(x, w, b, stride, pad)
+    assert out.shape == out_ref.shape
+    assert rel_error(out, out_ref) < tol, "out"
+    grads = fast.conv2d_backward(dout, cache)
+    for name, got, want in zip(
+        ("dx", "dw", "db"), grads, ref.conv.conv2d_backward(dout, cache_ref), strict=True
+    ):
+        assert rel_error(got, want) < tol, name
+    return out, grads
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 600 * 8 * 9, 2**22])
+@pytest.mark.parametrize(("C", "K"), [(2, 5), (4, 4), (5, 2)])  # both ways of computing dx
+def test_stride1_chunking_equals_loop_reference(monkeypatch, chunk_bytes, C, K):
+    # chunk_bytes=1: 64-column ranges, several per image; 600*8*9: whole images, several per range
+    monkeypatch.setattr(fast, "CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(C * 10 + K)
+    for N, H, W, FH, FW, pad in [(3, 9, 7, 3, 2, 1), (2, 5, 11, 1, 4, 0), (4, 6, 6, 3, 3, 2)]:
+        x, w, b = rng.normal(size=(N, C, H, W)), rng.normal(size=(K, C, FH, FW)), rng.normal(size=K)
+        dout = rng.normal(size=(N, K, H + 2 * pad - FH + 1, W + 2 * pad - FW + 1))
+        _check_against_loop_reference(x, w, b, 1, pad, dout)
+
+
+@settings(max_examples=40, deadline=None)
+@given(layers=st.lists(layers(), min_size=2, max_size=4), chunk_bytes=st.sampled_from([1, 4096, 2**22]))
+def test_workspace_reused_across_shapes_and_data(layers, chunk_bytes):
+    """Consecutive calls on different layers (stride 1 where drawn so, dirty buffers) stay exact."""
+    saved = fast.CHUNK_BYTES
+    fast.CHUNK_BYTES = chunk_bytes
+    try:
+        for x, w, b, stride, pad, dout in layers:
+            _check_against_loop_reference(x, w, b, stride, pad, dout)
+            # the same geometry with new data: the kept zero borders must still be zeros
+            _check_against_loop_reference(x[::-1] * 2.0, w, b, stride, pad, dout[::-1])
+    finally:
+        fast.CHUNK_BYTES = saved
+
+
+def test_results_do_not_live_in_the_workspace():
+    rng = np.random.default_rng(5)
+    x, w, b = rng.normal(size=(2, 3, 8, 8)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
+    out, cache = fast.conv2d_forward(x, w, b, 1, 1)
+    dout = rng.normal(size=out.shape)
+    grads = fast.conv2d_backward(dout, cache)
+    kept = [a.copy() for a in (out, *grads)]
+    out2, cache2 = fast.conv2d_forward(-x, w, b, 1, 1)  # same shapes: the same workspace buffers
+    fast.conv2d_backward(-dout, cache2)
+    for got, want in zip((out, *grads), kept, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_float32_then_float64_on_one_shape():
+    rng = np.random.default_rng(6)
+    x, w, b = rng.normal(size=(2, 3, 7, 6)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
+    dout = rng.normal(size=(2, 4, 7, 6))
+    x32, w32, b32, d32 = (a.astype(np.float32) for a in (x, w, b, dout))
+    out32, cache32 = fast.conv2d_forward(x32, w32, b32, 1, 1)
+    grads32 = fast.conv2d_backward(d32, cache32)
+    assert out32.dtype == np.float32 and all(g.dtype == np.float32 for g in grads32)
+    out64, grads64 = _check_against_loop_reference(x, w, b, 1, 1, dout)
+    for got, want in zip((out32, *grads32), (out64, *grads64), strict=True):
+        assert rel_error(got, want) < FLOAT32
+
+
+def test_clear_workspace_frees_and_the_layer_still_works():
+    rng = np.random.default_rng(7)
+    x, w, b = rng.normal(size=(2, 3, 8, 8)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
+    dout = rng.normal(size=(2, 4, 8, 8))
+    fast.conv2d_backward(dout, fast.conv2d_forward(x, w, b, 1, 1)[1])
+    assert fast.workspace_nbytes() >= x.nbytes  # at least the padded input is kept
+    fast.clear_workspace()
+    assert fast.workspace_nbytes() == 0
+    _check_against_loop_reference(x, w, b, 1, 1, dout)
+
+
+def test_two_threads_at_once():
+    """Each thread has its own workspace: concurrent layers of different shapes do not mix."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(8)
+    jobs = []
+    for N, C, H, K in [(4, 3, 20, 5), (2, 6, 17, 2)]:
+        x, w, b = rng.normal(size=(N, C, H, H)), rng.normal(size=(K, C, 3, 3)), rng.normal(size=K)
+        jobs.append((x, w, b, rng.normal(size=(N, K, H, H))))
+
+    def run(job):
+        x, w, b, dout = job
+        for _ in range(20):
+            out, cache = fast.conv2d_forward(x, w, b, 1, 1)
+            grads = fast.conv2d_backward(dout, cache)
+        return out, grads
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(run, jobs))
+    for (x, w, b, dout), (out, grads) in zip(jobs, results, strict=True):
+        out_ref, cache_ref = ref.conv.conv2d_forward(x, w, b, 1, 1)
+        assert rel_error(out, out_ref) < EXACT
+        for got, want in zip(grads, ref.conv.conv2d_backward(dout, cache_ref), strict=True):
+            assert rel_error(got, want) < EXACT
+
+
 def test_backward_leaves_inputs_and_cache_alone():
     rng = np.random.default_rng(0)
     x, w, b = rng.normal(size=(2, 3, 6, 5)), rng.normal(size=(4, 3, 3, 2)), rng.normal(size=4)
