@@ -347,7 +347,7 @@ def print_targets(results: Results, ratios: RoundRatios, matmul: float) -> None:
                 f" {of_medians:.2f})"
             )
         print(
-            f"  fast/torch time, fwd+bwd float64, shape {shape.name}: {fmt_ratio(ratio)}"
+            f"  fast/torch time, fwd+bwd float64, shape {shape.name}: {fmt_ratio(ratio, digits=3)}"
             f"  (target <= {TORCH_RATIO_TARGET})  {verdict(ok)}{detail}"
         )
     shape_c = SHAPES[2]
@@ -370,8 +370,8 @@ def fmt_ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1e3:.2f}"
 
 
-def fmt_ratio(x: float | None, suffix: str = "") -> str:
-    return "-" if x is None else f"{x:.2f}{suffix}"
+def fmt_ratio(x: float | None, suffix: str = "", digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}f}{suffix}"
 
 
 def verdict(ok: bool | None) -> str:

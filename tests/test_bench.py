@@ -43,9 +43,9 @@ def test_targets_are_judged_on_paired_rounds(bench, capsys):
     lines = {line.split(":")[0].strip(): line for line in capsys.readouterr().out.splitlines()}
     b_line = lines["fast/torch time, fwd+bwd float64, shape B"]
     c_line = lines["fast/torch time, fwd+bwd float64, shape C"]
-    assert ": 0.50" in b_line and "PASS" in b_line, b_line
+    assert ": 0.500" in b_line and "PASS" in b_line, b_line
     assert "rounds 0.30-1.50" in b_line and "medians 1.50" in b_line, b_line
-    assert ": 0.80" in c_line and "MISS" in c_line, c_line
+    assert ": 0.800" in c_line and "MISS" in c_line, c_line
 
 
 def test_without_torch_the_targets_are_not_applicable(bench, capsys):
