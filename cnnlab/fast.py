@@ -38,9 +38,9 @@ trick. Lay the padded images end to end, channel by channel, as a (C, N*Hp*Wp) m
 (Hp, Wp: padded height and width). The window of the output pixel whose top-left input corner is at
 flat position m holds, at filter offset (p, q), the value ``xs[c, m + p*Wp + q]``: row
 ``(c*FH + p)*FW + q`` of the column matrix is simply row c of ``xs`` *shifted* by ``p*Wp + q``. So
-the column matrix is FH*FW shifted copies of contiguous rows, cheap to make, and the product is
-computed at *every* flat position m: the positions whose window runs off the right or bottom edge
-(j >= Wo or i >= Ho) give garbage that is thrown away, about (FH-1)/Hp + (FW-1)/Wp of the work.
+the column matrix is FH*FW shifted copies of contiguous rows, cheap to make. The product is
+computed at every flat position of the rows that hold outputs (i < Ho), including the FW-1 columns
+per row whose windows run off the right edge (j >= Wo): garbage, thrown away, (FW-1)/Wp of the work.
 The backward pass runs the same trick in reverse: ``dw = g @ cols.T``, and dx is either col2im of
 ``w_rows.T @ g`` or, when K <= C, a correlation of the zero-padded gradient with the flipped
 filters (``dx`` is itself a convolution, a "transposed convolution").
@@ -95,33 +95,39 @@ CHUNK_BYTES = 4 * 2**20
 class _Workspace(threading.local):
     """Per-thread named scratch buffers, grown on demand and reused by later calls.
 
-    ``get`` hands out a view of a buffer; the caller must not let it escape the call. Each buffer
-    remembers a ``key`` describing the layout last written into it, so that a caller that only
-    rewrites part of a buffer (the inside of a zero border, say) can skip clearing the rest when
-    the layout is unchanged.
+    The views they hand out must not escape the call that asked for them.
     """
 
     def __init__(self) -> None:
         self.buffers: dict[tuple[str, np.dtype], np.ndarray] = {}
         self.keys: dict[tuple[str, np.dtype], object] = {}
 
-    def get(
-        self, name: str, shape: tuple[int, ...], dtype: np.dtype, key: object = None
-    ) -> tuple[np.ndarray, bool]:
-        """A view of shape ``shape`` on buffer ``name``, and whether it still holds layout ``key``.
-
-        The second value is True only when ``key`` is not None, the buffer was not reallocated, and
-        the previous ``get`` of this buffer gave the same ``key``: then every entry the previous
-        caller left untouched is as that caller left it.
-        """
+    def get(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A view of shape ``shape`` on buffer ``name``, contents undefined."""
         slot = (name, np.dtype(dtype))
         size = int(np.prod(shape))
         buf = self.buffers.get(slot)
-        kept = buf is not None and buf.size >= size and key is not None and self.keys.get(slot) == key
         if buf is None or buf.size < size:
             buf = self.buffers[slot] = np.empty(size, dtype=dtype)
+        self.keys.pop(slot, None)  # the caller may write anywhere
+        return buf[:size].reshape(shape)
+
+    def zeros_around(self, name: str, shape: tuple[int, ...], dtype: np.dtype, key: object) -> np.ndarray:
+        """A view on buffer ``name``, zero wherever the last caller with the same ``key`` did not write.
+
+        For a caller that writes the same entries on every call (the inside of a zero border, say)
+        and names that layout ``key``: the buffer is cleared only when the key changes, not on every
+        call. The key is recorded once the clearing is complete, so an interrupted call leaves the
+        next one to clear again.
+        """
+        slot = (name, np.dtype(dtype))
+        size = int(np.prod(shape))
+        kept = self.keys.get(slot) == key and self.buffers[slot].size >= size
+        view = self.get(name, shape, dtype)
+        if not kept:
+            view.fill(0)
         self.keys[slot] = key
-        return buf[:size].reshape(shape), kept
+        return view
 
 
 _workspace = _Workspace()
@@ -277,9 +283,7 @@ class _Flat:
 
 def _padded_flat(x: np.ndarray, g: _Flat, dtype: np.dtype) -> np.ndarray:
     """x zero-padded and laid out flat: a (C, T + reach) workspace view (the tail is zeros)."""
-    xs, kept = _workspace.get("x", (g.C, g.T + g.reach), dtype, key=g.key)
-    if not kept:  # only the inside is rewritten below: the border and the tail must be zeros
-        xs.fill(0)
+    xs = _workspace.zeros_around("x", (g.C, g.T + g.reach), dtype, key=g.key)
     g.grid(xs)[:, :, g.pad : g.pad + g.H, g.pad : g.pad + g.W] = x.transpose(1, 0, 2, 3)
     return xs
 
@@ -310,10 +314,10 @@ def _forward_stride1(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int, dtyp
     xs = _padded_flat(x, g, dtype)
     w_rows = w.reshape(g.K, -1).astype(dtype, copy=False)
     rows = g.C * g.FH * g.FW
-    out_flat, _ = _workspace.get("out", (g.K, g.T), dtype)
+    out_flat = _workspace.get("out", (g.K, g.T), dtype)
     # Output pixel (i, j) is at flat position (n*Hp + i)*Wp + j: only rows i < Ho are computed.
     chunks = g.chunks(rows, xs.itemsize, 0, g.Ho * g.Wp)
-    buf, _ = _workspace.get("cols", (g.C, g.FH, g.FW, max(m1 - m0 for m0, m1 in chunks)), dtype)
+    buf = _workspace.get("cols", (g.C, g.FH, g.FW, max(m1 - m0 for m0, m1 in chunks)), dtype)
     for m0, m1 in chunks:
         np.matmul(w_rows, _shifted_rows(xs, m0, m1 - m0, g, buf), out=out_flat[:, m0:m1])
     out = np.empty((g.N, g.K, g.Ho, g.Wo), dtype=dtype)
@@ -330,9 +334,7 @@ def _backward_stride1(
     xs = _padded_flat(x, g, dtype)
     # dout laid out flat like the forward's result, zero at the ignored positions, after ``reach``
     # leading zeros (room for the flipped windows of the transposed convolution below).
-    gs, kept = _workspace.get("dout", (K, reach + g.T), dtype, key=g.key)
-    if not kept:
-        gs.fill(0)
+    gs = _workspace.zeros_around("dout", (K, reach + g.T), dtype, key=g.key)
     grad = gs[:, reach:]  # (K, T)
     g.grid(grad)[:, :, : g.Ho, : g.Wo] = dout.transpose(1, 0, 2, 3)
 
@@ -345,10 +347,10 @@ def _backward_stride1(
     transposed = K <= C
     chunks = g.chunks(C * FH * FW, xs.itemsize, 0, g.Ho * g.Wp)  # the output positions
     size = max(m1 - m0 for m0, m1 in chunks)
-    buf, _ = _workspace.get("cols", (C, FH, FW, size), dtype)
+    buf = _workspace.get("cols", (C, FH, FW, size), dtype)
     if not transposed:
-        dbuf, _ = _workspace.get("dcols", (C, FH, FW, size), dtype)
-        dxs, _ = _workspace.get("dx", (C, g.T + reach), dtype)
+        dbuf = _workspace.get("dcols", (C, FH, FW, size), dtype)
+        dxs = _workspace.get("dx", (C, g.T + reach), dtype)
         dxs.fill(0)
     for m0, m1 in chunks:
         n = m1 - m0
@@ -365,8 +367,8 @@ def _backward_stride1(
         w_flip = np.ascontiguousarray(w.transpose(1, 0, 2, 3).reshape(C, K * FH * FW), dtype=dtype)
         # the input positions: rows pad ... pad+H-1 of every padded image
         chunks = g.chunks(K * FH * FW, xs.itemsize, pad * g.Wp, g.H * g.Wp)
-        gbuf, _ = _workspace.get("dout_cols", (K, FH, FW, max(m1 - m0 for m0, m1 in chunks)), dtype)
-        dxs, _ = _workspace.get("dx", (C, g.T), dtype)
+        gbuf = _workspace.get("dout_cols", (K, FH, FW, max(m1 - m0 for m0, m1 in chunks)), dtype)
+        dxs = _workspace.get("dx", (C, g.T), dtype)
         for m0, m1 in chunks:
             # row (k, p, q) of the unrolled dout is gs[k, reach + m - p*Wp - q]: shifted backwards
             flipped = _shifted_rows(gs, reach + m0, m1 - m0, g, gbuf, sign=-1)
