@@ -41,9 +41,11 @@ flat position m holds, at filter offset (p, q), the value ``xs[c, m + p*Wp + q]`
 the column matrix is FH*FW shifted copies of contiguous rows, cheap to make. The product is
 computed at every flat position of the rows that hold outputs (i < Ho), including the FW-1 columns
 per row whose windows run off the right edge (j >= Wo): garbage, thrown away, (FW-1)/Wp of the work.
-The backward pass runs the same trick in reverse: ``dw = g @ cols.T``, and dx is either col2im of
-``w_rows.T @ g`` or, when K <= C, a correlation of the zero-padded gradient with the flipped
-filters (``dx`` is itself a convolution, a "transposed convolution").
+The backward pass runs the same trick in reverse. When K > C it unrolls nothing: for each filter
+offset (p, q), ``dw[:, :, p, q] = g @ xs_shifted.T`` and col2im adds one shifted slice of
+``w_rows.T @ g`` into dx. When K <= C, ``dw = g @ cols.T`` on the unrolled chunk, and dx is a
+correlation of the zero-padded gradient with the flipped filters (dx is itself a convolution, a
+"transposed convolution"), which unrolls the gradient instead and needs no col2im.
 
 Two engineering choices make this fast in numpy, as they do in real libraries:
 
@@ -338,44 +340,48 @@ def _backward_stride1(
     grad = gs[:, reach:]  # (K, T)
     g.grid(grad)[:, :, : g.Ho, : g.Wo] = dout.transpose(1, 0, 2, 3)
 
-    w_rows = w.reshape(K, C * FH * FW).astype(dtype, copy=False)
-    dw = np.zeros((K, C * FH * FW), dtype=dtype)
-    # dx two ways. When K <= C: dx is a correlation of the zero-padded dout with the flipped filters,
-    # channels swapped, dxs[c, m] = sum_{k,p,q} w[k, c, p, q] * grad[k, m - p*Wp - q], which unrolls
-    # dout (K*FH*FW rows) and writes dx directly. Otherwise: dcols = w_rows.T @ grad, then col2im,
-    # which unrolls nothing more but adds FH*FW shifted slices into dx.
-    transposed = K <= C
+    dw = np.zeros((K, C, FH, FW), dtype=dtype)
     chunks = g.chunks(C * FH * FW, xs.itemsize, 0, g.Ho * g.Wp)  # the output positions
     size = max(m1 - m0 for m0, m1 in chunks)
-    buf = _workspace.get("cols", (C, FH, FW, size), dtype)
-    if not transposed:
-        dbuf = _workspace.get("dcols", (C, FH, FW, size), dtype)
+    if K > C:
+        # Nothing is unrolled. For each filter offset (p, q), one shifted slice of xs meets the
+        # gradient (dw[:, :, p, q] = grad @ xs_shifted.T) and one shifted slice of dx receives its
+        # share of dcols = w_rows.T @ grad (col2im in the flat layout).
+        w_rows_t = w.reshape(K, C * FH * FW).T.astype(dtype, copy=False)
+        dcols_buf = _workspace.get("dcols", (C, FH, FW, size), dtype)
         dxs = _workspace.get("dx", (C, g.T + reach), dtype)
         dxs.fill(0)
-    for m0, m1 in chunks:
-        n = m1 - m0
-        g_chunk = grad[:, m0:m1]
-        dw += g_chunk @ _shifted_rows(xs, m0, n, g, buf).T
-        if not transposed:
-            dcols = dbuf[..., :n]
-            np.matmul(w_rows.T, g_chunk, out=dcols.reshape(C * FH * FW, n))
-            for p in range(FH):  # col2im in the flat layout: each offset is one shifted add
+        for m0, m1 in chunks:
+            n = m1 - m0
+            g_chunk = grad[:, m0:m1]
+            dcols = dcols_buf[..., :n]
+            np.matmul(w_rows_t, g_chunk, out=dcols.reshape(C * FH * FW, n))
+            for p in range(FH):
                 for q in range(FW):
                     shift = m0 + p * g.Wp + q
+                    dw[:, :, p, q] += g_chunk @ xs[:, shift : shift + n].T
                     dxs[:, shift : shift + n] += dcols[:, p, q]
-    if transposed:
+    else:
+        # dw from x unrolled chunk by chunk (C*FH*FW rows); dx as a correlation of the zero-padded
+        # gradient with the flipped filters, channels swapped (a "transposed convolution"):
+        # dxs[c, m] = sum_{k,p,q} w[k, c, p, q] * grad[k, m - p*Wp - q], which unrolls the gradient
+        # (K*FH*FW rows, no more than C*FH*FW) and writes dx directly, with no col2im.
+        buf = _workspace.get("cols", (C, FH, FW, size), dtype)
+        dw_rows = dw.reshape(K, C * FH * FW)
+        for m0, m1 in chunks:
+            dw_rows += grad[:, m0:m1] @ _shifted_rows(xs, m0, m1 - m0, g, buf).T
         w_flip = np.ascontiguousarray(w.transpose(1, 0, 2, 3).reshape(C, K * FH * FW), dtype=dtype)
         # the input positions: rows pad ... pad+H-1 of every padded image
         chunks = g.chunks(K * FH * FW, xs.itemsize, pad * g.Wp, g.H * g.Wp)
         gbuf = _workspace.get("dout_cols", (K, FH, FW, max(m1 - m0 for m0, m1 in chunks)), dtype)
         dxs = _workspace.get("dx", (C, g.T), dtype)
         for m0, m1 in chunks:
-            # row (k, p, q) of the unrolled dout is gs[k, reach + m - p*Wp - q]: shifted backwards
+            # row (k, p, q) of the unrolled gradient is gs[k, reach + m - p*Wp - q]: shifted backwards
             flipped = _shifted_rows(gs, reach + m0, m1 - m0, g, gbuf, sign=-1)
             np.matmul(w_flip, flipped, out=dxs[:, m0:m1])
     dx = np.empty((g.N, C, g.H, g.W), dtype=dtype)
     np.copyto(dx, g.grid(dxs)[:, :, pad : pad + g.H, pad : pad + g.W].transpose(1, 0, 2, 3))
-    return dx, dw.reshape(w.shape)
+    return dx, dw
 
 
 # ---------------------------------------------------------------------------------------------------
