@@ -330,7 +330,7 @@ def _forward_stride1(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int, dtyp
 
 def _backward_stride1(
     dout: np.ndarray, x: np.ndarray, w: np.ndarray, pad: int, dtype: np.dtype
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     g = _Flat(x.shape, w.shape, pad)
     K, C, FH, FW, reach = g.K, g.C, g.FH, g.FW, g.reach
     xs = _padded_flat(x, g, dtype)
@@ -381,7 +381,7 @@ def _backward_stride1(
             np.matmul(w_flip, flipped, out=dxs[:, m0:m1])
     dx = np.empty((g.N, C, g.H, g.W), dtype=dtype)
     np.copyto(dx, g.grid(dxs)[:, :, pad : pad + g.H, pad : pad + g.W].transpose(1, 0, 2, 3))
-    return dx, dw
+    return dx, dw, grad.sum(axis=1)  # grad is zero off the outputs: its row sums are db
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -467,11 +467,10 @@ def conv2d_backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndar
             f"dout must have the shape of out, (N, K, Ho, Wo) = {out_shape}, got {np.shape(dout)}"
         )
     dtype = np.result_type(dout, x, w, b)
-    db = dout.sum(axis=(0, 2, 3)).astype(dtype, copy=False)
     if stride == 1:
-        dx, dw = _backward_stride1(dout, x, w, pad, dtype)
-        return dx, dw, db
+        return _backward_stride1(dout, x, w, pad, dtype)
 
+    db = dout.sum(axis=(0, 2, 3)).astype(dtype, copy=False)
     cols = _im2col(x, FH, FW, stride, pad, dtype)  # (C*FH*FW, N*Ho*Wo), made again
     # (N, K, Ho, Wo) -> (K, N*Ho*Wo), the column order of cols (a small copy: dout is not unrolled).
     g = dout.transpose(1, 0, 2, 3).reshape(K, -1).astype(dtype, copy=False)
