@@ -344,11 +344,14 @@ def _backward_stride1(
     chunks = g.chunks(C * FH * FW, xs.itemsize, 0, g.Ho * g.Wp)  # the output positions
     size = max(m1 - m0 for m0, m1 in chunks)
     if K > C:
-        # Nothing is unrolled. For each filter offset (p, q), one shifted slice of xs meets the
-        # gradient (dw[:, :, p, q] = grad @ xs_shifted.T) and one shifted slice of dx receives its
-        # share of dcols = w_rows.T @ grad (col2im in the flat layout).
+        # For each filter offset (p, q), one shifted slice of xs meets the gradient
+        # (dw[:, :, p, q] = grad @ xs_shifted.T) and one shifted slice of dx receives its share of
+        # dcols = w_rows.T @ grad (col2im in the flat layout). So nothing is unrolled, except with
+        # few channels, where FH*FW products with (K, C) results cost more than one copy of the chunk.
+        unroll = C < 8
         w_rows_t = w.reshape(K, C * FH * FW).T.astype(dtype, copy=False)
         dcols_buf = _workspace.get("dcols", (C, FH, FW, size), dtype)
+        buf = _workspace.get("cols", (C, FH, FW, size), dtype) if unroll else None
         dxs = _workspace.get("dx", (C, g.T + reach), dtype)
         dxs.fill(0)
         for m0, m1 in chunks:
@@ -356,10 +359,13 @@ def _backward_stride1(
             g_chunk = grad[:, m0:m1]
             dcols = dcols_buf[..., :n]
             np.matmul(w_rows_t, g_chunk, out=dcols.reshape(C * FH * FW, n))
+            if unroll:
+                dw.reshape(K, C * FH * FW)[...] += g_chunk @ _shifted_rows(xs, m0, n, g, buf).T
             for p in range(FH):
                 for q in range(FW):
                     shift = m0 + p * g.Wp + q
-                    dw[:, :, p, q] += g_chunk @ xs[:, shift : shift + n].T
+                    if not unroll:
+                        dw[:, :, p, q] += g_chunk @ xs[:, shift : shift + n].T
                     dxs[:, shift : shift + n] += dcols[:, p, q]
     else:
         # dw from x unrolled chunk by chunk (C*FH*FW rows); dx as a correlation of the zero-padded

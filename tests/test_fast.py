@@ -158,7 +158,9 @@ def _check_against_loop_reference(x, w, b, stride, pad, dout, tol=EXACT):
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 600 * 8 * 9, 2**22])
-@pytest.mark.parametrize(("C", "K"), [(2, 5), (4, 4), (5, 2)])  # both ways of computing dx
+# every route of the backward pass: K > C with few channels (x unrolled for dw) and with C >= 8
+# (dw from shifted views of x), both with col2im; K <= C (dx as a transposed convolution)
+@pytest.mark.parametrize(("C", "K"), [(2, 5), (8, 11), (4, 4), (5, 2)])
 def test_stride1_chunking_equals_loop_reference(monkeypatch, chunk_bytes, C, K):
     # chunk_bytes=1: 64-column ranges, several per image; 600*8*9: whole images, several per range
     monkeypatch.setattr(fast, "CHUNK_BYTES", chunk_bytes)
