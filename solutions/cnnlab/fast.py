@@ -338,6 +338,7 @@ def _backward_stride1(
     g.grid(grad)[:, :, : g.Ho, : g.Wo] = dout.transpose(1, 0, 2, 3)
 
     dw = np.zeros((K, C, FH, FW), dtype=dtype)
+    dw_rows = dw.reshape(K, C * FH * FW)  # a view: the same numbers, one row per filter
     chunks = g.chunks(C * FH * FW, xs.itemsize, 0, g.Ho * g.Wp)  # the output positions
     size = max(m1 - m0 for m0, m1 in chunks)
     if K > C:
@@ -357,7 +358,7 @@ def _backward_stride1(
             dcols = dcols_buf[..., :n]
             np.matmul(w_rows_t, g_chunk, out=dcols.reshape(C * FH * FW, n))
             if unroll:
-                dw.reshape(K, C * FH * FW)[...] += g_chunk @ _shifted_rows(xs, m0, n, g, buf).T
+                dw_rows += g_chunk @ _shifted_rows(xs, m0, n, g, buf).T
             for p in range(FH):
                 for q in range(FW):
                     shift = m0 + p * g.Wp + q
@@ -370,7 +371,6 @@ def _backward_stride1(
         # dxs[c, m] = sum_{k,p,q} w[k, c, p, q] * grad[k, m - p*Wp - q], which unrolls the gradient
         # (K*FH*FW rows, no more than C*FH*FW) and writes dx directly, with no col2im.
         buf = _workspace.get("cols", (C, FH, FW, size), dtype)
-        dw_rows = dw.reshape(K, C * FH * FW)
         for m0, m1 in chunks:
             dw_rows += grad[:, m0:m1] @ _shifted_rows(xs, m0, m1 - m0, g, buf).T
         w_flip = np.ascontiguousarray(w.transpose(1, 0, 2, 3).reshape(C, K * FH * FW), dtype=dtype)
