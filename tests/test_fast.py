@@ -37,6 +37,20 @@ def rel_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b), initial=0.0)) / scale
 
 
+def _check_against_loop_reference(x, w, b, stride, pad, dout, tol=EXACT):
+    """fast and the loop reference agree on out, dx, dw and db (rel_error < tol); returns fast's."""
+    out, cache = fast.conv2d_forward(x, w, b, stride, pad)
+    out_ref, cache_ref = ref.conv.conv2d_forward(x, w, b, stride, pad)
+    assert out.shape == out_ref.shape
+    assert rel_error(out, out_ref) < tol, "out"
+    grads = fast.conv2d_backward(dout, cache)
+    for name, got, want in zip(
+        ("dx", "dw", "db"), grads, ref.conv.conv2d_backward(dout, cache_ref), strict=True
+    ):
+        assert rel_error(got, want) < tol, name
+    return out, grads
+
+
 # The oracles (tests/oracles.py) do not call cnnlab.
 correlate_oracle = oracles.conv2d
 numerical_gradient = oracles.numeric_grad
@@ -105,17 +119,7 @@ def test_backward_equals_finite_differences(layer):
 @settings(max_examples=30, deadline=None)
 @given(layer=layers())
 def test_forward_and_backward_equal_loop_reference(layer):
-    x, w, b, stride, pad, dout = layer
-    out, cache = fast.conv2d_forward(x, w, b, stride, pad)
-    out_ref, cache_ref = ref.conv.conv2d_forward(x, w, b, stride, pad)
-    assert rel_error(out, out_ref) < EXACT
-    for name, got, want in zip(
-        ("dx", "dw", "db"),
-        fast.conv2d_backward(dout, cache),
-        ref.conv.conv2d_backward(dout, cache_ref),
-        strict=True,
-    ):
-        assert rel_error(got, want) < EXACT, name
+    _check_against_loop_reference(*layer)
 
 
 @settings(max_examples=30, deadline=None)
@@ -142,19 +146,6 @@ def test_forward_and_backward_equal_torch(layer):
 # per-thread workspace between calls. These tests force many small chunks (ranges split inside an
 # image, and ranges of several images), hand it buffers left dirty by other shapes, dtypes and data,
 # and run it from two threads at once, always against the loop reference.
-
-
-def _check_against_loop_reference(x, w, b, stride, pad, dout, tol=EXACT):
-    out, cache = fast.conv2d_forward(x, w, b, stride, pad)
-    out_ref, cache_ref = ref.conv.conv2d_forward(x, w, b, stride, pad)
-    assert out.shape == out_ref.shape
-    assert rel_error(out, out_ref) < tol, "out"
-    grads = fast.conv2d_backward(dout, cache)
-    for name, got, want in zip(
-        ("dx", "dw", "db"), grads, ref.conv.conv2d_backward(dout, cache_ref), strict=True
-    ):
-        assert rel_error(got, want) < tol, name
-    return out, grads
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 600 * 8 * 9, 2**22])
