@@ -9,7 +9,8 @@ One run measures, for the shapes below (3x3 filters, pad 1, stride 1), in float6
 forward pass and forward+backward of:
 
 * ``loop``:  ``cnnlab.conv`` from ``solutions/`` (the reference, loops over output pixels);
-* ``fast``:  ``cnnlab.fast`` (unrolled windows and matrix products, chunk by chunk);
+* ``fast``:  ``cnnlab.fast`` (unrolled windows and matrix products, chunk by chunk; a large
+  layer's batch split over threads, each with a one-thread BLAS);
 * ``torch``: ``torch.nn.functional.conv2d`` on the CPU, backward through autograd (when installed).
 
 and the float64 GFLOP/s of numpy's own 1024x1024 matrix product, the ceiling any im2col code can hope
@@ -220,7 +221,7 @@ def check_correctness(ref: ModuleType, fast: ModuleType) -> float:
 # Report
 
 
-def print_environment(torch: ModuleType | None) -> None:
+def print_environment(fast: ModuleType, torch: ModuleType | None) -> None:
     cpus = f"{os.cpu_count()} CPUs ({platform.machine()})"
     print(f"python {platform.python_version()}, numpy {np.__version__}, {cpus}")
     try:
@@ -239,7 +240,16 @@ def print_environment(torch: ModuleType | None) -> None:
             )
     except ImportError:
         print("threadpool: threadpoolctl not installed (BLAS thread count not shown)")
-    env = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_", "MKL_", "GOTO"))}
+    threads = importlib.import_module(fast.__name__.rsplit(".", 1)[0] + "._threads")
+    if fast.get_num_threads() > 1:
+        print(
+            f"cnnlab.fast: batches split over {fast.get_num_threads()} threads, one BLAS thread each, "
+            f"at >= {fast.MIN_PARALLEL_FLOPS / 1e6:g} MFLOP per thread (OpenBLAS {threads._blas().path})"
+        )
+    else:
+        print("cnnlab.fast: serial (1 thread, or numpy's BLAS is not an OpenBLAS it can control)")
+    prefixes = ("OPENBLAS", "OMP_", "MKL_", "GOTO", "CNNLAB_")
+    env = {k: v for k, v in os.environ.items() if k.startswith(prefixes)}
     print(f"BLAS/OpenMP environment: {env or 'none set'}")
     if any(k in env for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")):
         print("note: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set; they can slow numpy's BLAS")
@@ -384,7 +394,7 @@ def run(quick: bool = False) -> int:
     fast = importlib.import_module(f"{ref.__name__}.fast")
     torch = load_torch()
 
-    print_environment(torch)
+    print_environment(fast, torch)
     err = check_correctness(ref, fast)
     print(f"correctness: fast vs loop reference, float64, max relative error {err:.1e} (must be < {EXACT:g})")
     if not err < EXACT:

@@ -47,7 +47,7 @@ offset (p, q), ``dw[:, :, p, q] = g @ xs_shifted.T`` and col2im adds one shifted
 correlation of the zero-padded gradient with the flipped filters (dx is itself a convolution, a
 "transposed convolution"), which unrolls the gradient instead and needs no col2im.
 
-Two engineering choices make this fast in numpy, as they do in real libraries:
+Three engineering choices make this fast in numpy, as they do in real libraries:
 
 * **Chunks.** The column matrix is made and used a few MB at a time (``CHUNK_BYTES``), so it is
   still in the CPU cache when the matrix product reads it, instead of being written to memory and
@@ -57,6 +57,13 @@ Two engineering choices make this fast in numpy, as they do in real libraries:
   room: allocating and zeroing tens of MB on every call costs as much as a matrix product.
   :func:`clear_workspace` frees them; :func:`workspace_nbytes` says how much is held. Nothing that
   is returned lives in the workspace: ``out``, ``dx``, ``dw`` and ``db`` are new arrays.
+* **Threads.** numpy's BLAS runs each matrix product on every core, but the copies around the
+  products run on one. So a large layer (``MIN_PARALLEL_FLOPS``) splits its batch into runs of
+  images, one per thread, and each thread computes its images' part of the layer, matrix products
+  included, with a one-thread BLAS; the threads' shares of dw and db are added at the end. This is
+  how PyTorch's CPU convolution works too. ``cnnlab/_threads.py`` explains how (OpenBLAS only; any
+  other BLAS keeps the layer serial); :func:`get_num_threads` / :func:`set_num_threads` and the
+  ``CNNLAB_NUM_THREADS`` environment variable choose how many threads (default: as many as the BLAS).
 
 The forward pass's cache is ``(x, w, b, stride, pad)``: the backward pass unrolls x again, chunk
 by chunk, rather than keeping a column matrix FH*FW/stride**2 times the size of x alive in
@@ -71,23 +78,33 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
+from . import _threads
+from ._threads import get_num_threads, set_num_threads
 from .conv import check_conv_args
 
 Cache = tuple[Any, ...]
 
 __all__ = [
     "CHUNK_BYTES",
+    "MIN_PARALLEL_FLOPS",
     "clear_workspace",
     "col2im",
     "conv2d_backward",
     "conv2d_forward",
+    "get_num_threads",
     "im2col",
+    "set_num_threads",
     "workspace_nbytes",
 ]
 
 # Size of one chunk of the column matrix, in bytes: a few MB, so that a chunk made by one step is
 # still in the CPU's cache when the next step (a matrix product) reads it.
 CHUNK_BYTES = 4 * 2**20
+
+# A call splits its batch over up to get_num_threads() threads, each with at least this many
+# floating-point operations of matrix product (2*K*C*FH*FW*Ho*Wo per image, about a millisecond):
+# smaller shares cost more in handing them over than the threads win.
+MIN_PARALLEL_FLOPS = 40_000_000
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -135,15 +152,25 @@ class _Workspace(threading.local):
 _workspace = _Workspace()
 
 
-def clear_workspace() -> None:
-    """Free the temporary arrays this thread keeps between calls (they are remade when needed)."""
+def _clear_own(_: object = None) -> None:
     _workspace.buffers.clear()
     _workspace.keys.clear()
 
 
-def workspace_nbytes() -> int:
-    """Bytes of temporary arrays this thread keeps between calls of the layer."""
+def _own_nbytes(_: object = None) -> int:
     return sum(buf.nbytes for buf in _workspace.buffers.values())
+
+
+def clear_workspace() -> None:
+    """Free the temporary arrays kept between calls by this thread and by the layer's worker
+    threads (they are remade when needed)."""
+    _clear_own()
+    _threads.on_each_worker(_clear_own)
+
+
+def workspace_nbytes() -> int:
+    """Bytes of temporary arrays kept between calls by this thread and the layer's worker threads."""
+    return _own_nbytes() + sum(_threads.on_each_worker(_own_nbytes))
 
 
 def _out_size(n: int, f: int, stride: int, pad: int) -> int:
@@ -311,7 +338,8 @@ def _shifted_rows(src: np.ndarray, m0: int, n: int, g: _Flat, buf: np.ndarray, s
     return out.reshape(rows * g.FH * g.FW, n)
 
 
-def _forward_stride1(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int, dtype: np.dtype) -> np.ndarray:
+def _forward_stride1(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int, out: np.ndarray) -> None:
+    dtype = out.dtype
     g = _Flat(x.shape, w.shape, pad)
     xs = _padded_flat(x, g, dtype)
     w_rows = w.reshape(g.K, -1).astype(dtype, copy=False)
@@ -322,15 +350,15 @@ def _forward_stride1(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int, dtyp
     buf = _workspace.get("cols", (g.C, g.FH, g.FW, max(m1 - m0 for m0, m1 in chunks)), dtype)
     for m0, m1 in chunks:
         np.matmul(w_rows, _shifted_rows(xs, m0, m1 - m0, g, buf), out=out_flat[:, m0:m1])
-    out = np.empty((g.N, g.K, g.Ho, g.Wo), dtype=dtype)
     valid = g.grid(out_flat)[:, :, : g.Ho, : g.Wo].transpose(1, 0, 2, 3)
     np.add(valid, b.reshape(1, g.K, 1, 1), out=out)
-    return out
 
 
 def _backward_stride1(
-    dout: np.ndarray, x: np.ndarray, w: np.ndarray, pad: int, dtype: np.dtype
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dout: np.ndarray, x: np.ndarray, w: np.ndarray, pad: int, dx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Writes dL/dx into ``dx``; returns (dw, db)."""
+    dtype = dx.dtype
     g = _Flat(x.shape, w.shape, pad)
     K, C, FH, FW, reach = g.K, g.C, g.FH, g.FW, g.reach
     xs = _padded_flat(x, g, dtype)
@@ -385,9 +413,48 @@ def _backward_stride1(
             # row (k, p, q) of the unrolled gradient is gs[k, reach + m - p*Wp - q]: shifted backwards
             flipped = _shifted_rows(gs, reach + m0, m1 - m0, g, gbuf, sign=-1)
             np.matmul(w_flip, flipped, out=dxs[:, m0:m1])
-    dx = np.empty((g.N, C, g.H, g.W), dtype=dtype)
     np.copyto(dx, g.grid(dxs)[:, :, pad : pad + g.H, pad : pad + g.W].transpose(1, 0, 2, 3))
-    return dx, dw, grad.sum(axis=1)  # grad is zero off the outputs: its row sums are db
+    return dw, grad.sum(axis=1)  # grad is zero off the outputs: its row sums are db
+
+
+def _forward_im2col(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int, out: np.ndarray
+) -> None:
+    N, K, Ho, Wo = out.shape
+    _, C, FH, FW = w.shape
+    cols = _im2col(x, FH, FW, stride, pad, out.dtype)  # (C*FH*FW, N*Ho*Wo)
+    w_rows = w.reshape(K, C * FH * FW).astype(out.dtype, copy=False)
+    # The product w_rows @ cols, taken one image at a time: the (C*FH*FW, Ho*Wo) block of image n is
+    # a strided view of cols (no copy), and matmul writes each (K, Ho*Wo) result straight into
+    # out[n], so out comes out in (N, K, Ho*Wo) order with no transpose afterwards.
+    out_rows = out.reshape(N, K, Ho * Wo)
+    np.matmul(w_rows, cols.reshape(C * FH * FW, N, Ho * Wo).transpose(1, 0, 2), out=out_rows)
+    out_rows += b.reshape(1, K, 1)
+
+
+def _backward_im2col(
+    dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride: int, pad: int, dx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Writes dL/dx into ``dx``; returns (dw, db)."""
+    dtype = dx.dtype
+    K, C, FH, FW = w.shape
+    db = dout.sum(axis=(0, 2, 3)).astype(dtype, copy=False)
+    cols = _im2col(x, FH, FW, stride, pad, dtype)  # (C*FH*FW, N*Ho*Wo), made again
+    # (N, K, Ho, Wo) -> (K, N*Ho*Wo), the column order of cols (a small copy: dout is not unrolled).
+    g = dout.transpose(1, 0, 2, 3).reshape(K, -1).astype(dtype, copy=False)
+    # dw = g @ cols.T, computed as (cols @ g.T).T: the same product, in the orientation that
+    # OpenBLAS spreads better over its threads (the (K, C*FH*FW) result is small either way).
+    dw = (cols @ g.T).T.reshape(K, C, FH, FW)
+    dcols = w.reshape(K, C * FH * FW).T.astype(dtype, copy=False) @ g  # (C*FH*FW, N*Ho*Wo)
+    dx[...] = col2im(dcols, x.shape, FH, FW, stride, pad)
+    return dw, db
+
+
+def _batch_parts(N: int, flops: int) -> list[slice]:
+    """The batch split into runs of images, one per thread, as even as can be (see MIN_PARALLEL_FLOPS)."""
+    parts = max(1, min(N, get_num_threads(), flops // MIN_PARALLEL_FLOPS))
+    bounds = [N * i // parts for i in range(parts + 1)]
+    return [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -426,19 +493,16 @@ def conv2d_forward(
     stride, pad = int(stride), int(pad)
     N, C, _, _ = x.shape
     K, _, FH, FW = w.shape
-    dtype = np.result_type(x, w, b)
-    cache = (x, w, b, stride, pad)
-    if stride == 1:
-        return _forward_stride1(x, w, b, pad, dtype), cache
+    out = np.empty((N, K, Ho, Wo), dtype=np.result_type(x, w, b))
 
-    cols = _im2col(x, FH, FW, stride, pad, dtype)  # (C*FH*FW, N*Ho*Wo)
-    w_rows = w.reshape(K, C * FH * FW).astype(dtype, copy=False)
-    # The product w_rows @ cols, taken one image at a time: the (C*FH*FW, Ho*Wo) block of image n is
-    # a strided view of cols (no copy), and matmul writes each (K, Ho*Wo) result straight into
-    # out[n], so out comes out in (N, K, Ho*Wo) order with no transpose afterwards.
-    out = np.matmul(w_rows, cols.reshape(C * FH * FW, N, Ho * Wo).transpose(1, 0, 2))
-    out += b.reshape(1, K, 1)
-    return out.reshape(N, K, Ho, Wo), cache
+    def forward(part: slice) -> None:
+        if stride == 1:
+            _forward_stride1(x[part], w, b, pad, out[part])
+        else:
+            _forward_im2col(x[part], w, b, stride, pad, out[part])
+
+    _threads.parallel_map(forward, _batch_parts(N, 2 * K * C * FH * FW * N * Ho * Wo))
+    return out, (x, w, b, stride, pad)
 
 
 def conv2d_backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -472,17 +536,17 @@ def conv2d_backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndar
         raise ValueError(
             f"dout must have the shape of out, (N, K, Ho, Wo) = {out_shape}, got {np.shape(dout)}"
         )
-    dtype = np.result_type(dout, x, w, b)
-    if stride == 1:
-        return _backward_stride1(dout, x, w, pad, dtype)
+    dx = np.empty(x.shape, dtype=np.result_type(dout, x, w, b))
 
-    db = dout.sum(axis=(0, 2, 3)).astype(dtype, copy=False)
-    cols = _im2col(x, FH, FW, stride, pad, dtype)  # (C*FH*FW, N*Ho*Wo), made again
-    # (N, K, Ho, Wo) -> (K, N*Ho*Wo), the column order of cols (a small copy: dout is not unrolled).
-    g = dout.transpose(1, 0, 2, 3).reshape(K, -1).astype(dtype, copy=False)
-    # dw = g @ cols.T, computed as (cols @ g.T).T: the same product, in the orientation that
-    # OpenBLAS spreads better over its threads (the (K, C*FH*FW) result is small either way).
-    dw = (cols @ g.T).T.reshape(K, C, FH, FW)
-    dcols = w.reshape(K, C * FH * FW).T.astype(dtype, copy=False) @ g  # (C*FH*FW, N*Ho*Wo)
-    dx = col2im(dcols, x.shape, FH, FW, stride, pad)
+    def backward(part: slice) -> tuple[np.ndarray, np.ndarray]:
+        if stride == 1:
+            return _backward_stride1(dout[part], x[part], w, pad, dx[part])
+        return _backward_im2col(dout[part], x[part], w, stride, pad, dx[part])
+
+    flops = 2 * K * C * FH * FW * N * out_shape[2] * out_shape[3]  # of one matrix product
+    parts = _threads.parallel_map(backward, _batch_parts(N, flops))
+    dw, db = parts[0]
+    for dw_part, db_part in parts[1:]:  # each thread's images' share of the sums
+        dw += dw_part
+        db += db_part
     return dx, dw, db

@@ -1,0 +1,212 @@
+"""cnnlab.fast on several threads: a batch split into runs of images, one BLAS thread per run.
+
+Large layers split their batch over ``get_num_threads()`` threads (``cnnlab/_threads.py``). These
+tests force the split on small layers (``MIN_PARALLEL_FLOPS`` = 1) and check, against the loop
+reference, every route of the layer with 2 and 3 threads, uneven splits, tiny chunks, both strides;
+that the parts really run on different threads with the BLAS on one thread meanwhile, and its
+thread count restored after; that a failing part is re-raised only once every part has finished;
+that the worker threads' workspaces are counted and cleared; that a forked child still works.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from test_fast import EXACT, _check_against_loop_reference, rel_error
+
+from autograder.reference import load_reference
+
+ref = load_reference()
+fast = importlib.import_module(f"{ref.__name__}.fast")
+threads = importlib.import_module(f"{ref.__name__}._threads")
+
+blas = threads._blas()
+needs_blas = pytest.mark.skipif(blas is None, reason="numpy's BLAS is not an OpenBLAS cnnlab can control")
+
+
+def test_numpy_pip_wheels_openblas_is_found():
+    """On Linux with numpy's own scipy-openblas (the pip wheels, CI), the split must be available:
+    otherwise every test below would be skipped and the layer silently stay serial."""
+    config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    if sys.platform != "linux" or config.get("name") != "scipy-openblas":
+        pytest.skip(f"numpy's BLAS here is {config.get('name')} on {sys.platform}")
+    assert blas is not None
+    assert "numpy" in blas.path, f"found {blas.path}, not numpy's own OpenBLAS"
+
+
+@pytest.fixture
+def split(monkeypatch):
+    """Split every call of the layer over ``n`` threads; returns a setter."""
+    monkeypatch.setattr(fast, "MIN_PARALLEL_FLOPS", 1)
+
+    def use(n: int) -> None:
+        fast.set_num_threads(n)
+
+    yield use
+    fast.set_num_threads(None)
+
+
+@needs_blas
+@pytest.mark.parametrize("n_threads", [2, 3])
+@pytest.mark.parametrize("chunk_bytes", [1, 2**22])
+@pytest.mark.parametrize(("C", "K"), [(2, 5), (8, 11), (4, 4), (5, 2)])  # every backward route
+def test_split_batch_equals_loop_reference(split, monkeypatch, n_threads, chunk_bytes, C, K):
+    split(n_threads)
+    monkeypatch.setattr(fast, "CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(C * 10 + K + n_threads)
+    # N=1 (no split), N=2 and N=5 (uneven parts), stride 1 (shifted rows) and 2 (im2col)
+    for N, H, W, FH, FW, stride, pad in [
+        (1, 7, 6, 3, 3, 1, 1),
+        (2, 9, 7, 3, 2, 1, 1),
+        (5, 6, 8, 3, 3, 1, 0),
+        (5, 9, 8, 3, 2, 2, 1),
+    ]:
+        x, w, b = rng.normal(size=(N, C, H, W)), rng.normal(size=(K, C, FH, FW)), rng.normal(size=K)
+        Ho, Wo = (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
+        _check_against_loop_reference(x, w, b, stride, pad, rng.normal(size=(N, K, Ho, Wo)))
+
+
+@needs_blas
+def test_parts_run_on_separate_threads_with_one_blas_thread(split, monkeypatch):
+    split(3)
+    seen = []
+    original = fast._forward_stride1
+
+    def spy(x, *args):
+        seen.append((threading.current_thread().name, x.shape[0], blas.get()))
+        return original(x, *args)
+
+    monkeypatch.setattr(fast, "_forward_stride1", spy)
+    before = blas.get()
+    rng = np.random.default_rng(1)
+    x, w, b = rng.normal(size=(7, 3, 6, 6)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
+    out, _ = fast.conv2d_forward(x, w, b, 1, 1)
+    assert rel_error(out, ref.conv.conv2d_forward(x, w, b, 1, 1)[0]) < EXACT
+    assert sorted(n for _, n, _ in seen) == [2, 2, 3], "7 images in runs of 2, 2 and 3"
+    assert len({name for name, _, _ in seen}) == 3, f"parts ran on {seen}"
+    assert [count for _, _, count in seen] == [1, 1, 1], "BLAS threads during the parts"
+    assert blas.get() == before, "the BLAS thread count was not restored"
+
+
+def test_batch_parts_cover_the_batch_evenly(monkeypatch):
+    monkeypatch.setattr(fast, "get_num_threads", lambda: 4)
+    monkeypatch.setattr(fast, "MIN_PARALLEL_FLOPS", 10)
+    for N in range(1, 12):
+        for flops, most in [(5, 1), (25, 2), (10**6, 4)]:  # at least MIN_PARALLEL_FLOPS per part
+            parts = fast._batch_parts(N, flops)
+            assert len(parts) == min(N, most)
+            assert parts[0].start == 0 and parts[-1].stop == N
+            assert all(a.stop == b.start for a, b in zip(parts, parts[1:], strict=False))
+            sizes = [p.stop - p.start for p in parts]
+            assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1, (N, sizes)
+
+
+@needs_blas
+def test_a_failing_part_is_raised_after_every_part_has_finished(split):
+    split(2)
+    finished = []
+
+    def part(i):
+        if i == 0:
+            raise ValueError("part 0 failed")
+        time.sleep(0.2)
+        finished.append(i)
+        return i
+
+    with pytest.raises(ValueError, match="part 0 failed"):
+        threads.parallel_map(part, [0, 1])
+    assert finished == [1], "parallel_map returned while a part was still running"
+
+    def worker_fails(i):
+        if i == 1:
+            raise KeyError("worker")
+        return i
+
+    with pytest.raises(KeyError, match="worker"):
+        threads.parallel_map(worker_fails, [0, 1])
+    assert threads.parallel_map(lambda i: i * i, [2, 3]) == [4, 9], "the pool still works"
+
+
+@needs_blas
+def test_workspace_counts_and_clears_the_worker_threads(split):
+    split(2)
+    fast.clear_workspace()
+    rng = np.random.default_rng(2)
+    x, w, b = rng.normal(size=(4, 3, 10, 10)), rng.normal(size=(5, 3, 3, 3)), rng.normal(size=5)
+    fast.conv2d_forward(x, w, b, 1, 1)
+    own = sum(buf.nbytes for buf in fast._workspace.buffers.values())
+    assert fast.workspace_nbytes() > own > 0, "the worker thread's buffers are not counted"
+    fast.clear_workspace()
+    assert fast.workspace_nbytes() == 0
+
+
+@needs_blas
+def test_two_user_threads_splitting_at_once(split):
+    split(2)
+    rng = np.random.default_rng(3)
+    jobs = []
+    for N, C, H, K in [(4, 3, 12, 5), (3, 6, 9, 2)]:
+        x, w, b = rng.normal(size=(N, C, H, H)), rng.normal(size=(K, C, 3, 3)), rng.normal(size=K)
+        jobs.append((x, w, b, rng.normal(size=(N, K, H, H))))
+    errors = []
+
+    def run(job):
+        try:
+            for _ in range(10):
+                _check_against_loop_reference(*job[:3], 1, 1, job[3])
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    users = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for t in users:
+        t.start()
+    for t in users:
+        t.join()
+    assert not errors, errors
+
+
+@needs_blas
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_forked_child_starts_its_own_threads(split):
+    split(2)
+    rng = np.random.default_rng(4)
+    x, w, b = rng.normal(size=(4, 3, 8, 8)), rng.normal(size=(5, 3, 3, 3)), rng.normal(size=5)
+    want = ref.conv.conv2d_forward(x, w, b, 1, 1)[0]
+    fast.conv2d_forward(x, w, b, 1, 1)  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:  # the child: its copy of the pool has no threads behind it
+        import signal
+
+        signal.alarm(30)  # a hang would kill the child, not the test run
+        ok = False
+        try:
+            ok = rel_error(fast.conv2d_forward(x, w, b, 1, 1)[0], want) < EXACT
+        finally:
+            os._exit(0 if ok else 3)  # the child must never return into pytest
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_set_num_threads_rejects_bad_values():
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=r"n must be an integer >= 1 or None"):
+            fast.set_num_threads(bad)
+
+
+@needs_blas
+def test_environment_and_setter_choose_the_thread_count(monkeypatch):
+    monkeypatch.setenv("CNNLAB_NUM_THREADS", "3")
+    assert fast.get_num_threads() == 3
+    fast.set_num_threads(1)
+    try:
+        assert fast.get_num_threads() == 1
+    finally:
+        fast.set_num_threads(None)
+    monkeypatch.delenv("CNNLAB_NUM_THREADS")
+    assert fast.get_num_threads() == blas.get(), "by default, as many threads as the BLAS uses"
