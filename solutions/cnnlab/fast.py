@@ -449,7 +449,8 @@ def _backward_im2col(
 
 def _batch_parts(N: int, flops: int) -> list[slice]:
     """The batch split into runs of images, one per thread, as even as can be (see MIN_PARALLEL_FLOPS)."""
-    parts = max(1, min(N, get_num_threads(), flops // MIN_PARALLEL_FLOPS))
+    most = min(N, flops // MIN_PARALLEL_FLOPS)
+    parts = max(1, min(most, get_num_threads())) if most > 1 else 1  # small: never looks for the BLAS
     bounds = [N * i // parts for i in range(parts + 1)]
     return [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
 
