@@ -9,12 +9,15 @@ layer with several images it is faster to give each core its own share of the im
 whole layer for that share on that core, matrix products included, with the BLAS on one thread.
 PyTorch's CPU convolution does the same (one image per thread, one-thread matrix products).
 
-That needs the BLAS to stay on one thread while the parts run. OpenBLAS (numpy's BLAS in the pip
-wheels and on conda-forge by default) has ``openblas_set_num_threads``, which is process-wide: a
-parallel call sets it to 1 and puts the old value back when it ends, so a BLAS call made meanwhile by
-another thread runs on one thread (slower, never wrong). Parallel calls take turns (one lock), so
-they never undo each other's setting. With any other BLAS (MKL, Accelerate), or where the library
-cannot be found, :func:`get_num_threads` is 1 and the layer stays on its serial path.
+That needs the BLAS to stay on one thread while the parts run. OpenBLAS has
+``openblas_set_num_threads``, which is process-wide: a parallel call sets it to 1 and puts the old
+value back when it ends, so a BLAS call made meanwhile by another thread runs on one thread (slower,
+never wrong). Parallel calls take turns (one lock), so they never undo each other's setting. The
+library must be numpy's own (see :func:`choose_openblas`: the pip wheels' copy, or the only OpenBLAS
+loaded when numpy reports being built with OpenBLAS). With any other BLAS (MKL, Accelerate), or
+where the library cannot be found (no ``/proc``), :func:`get_num_threads` is 1 and the layer stays on
+its serial path. A part that calls :func:`parallel_map` runs that call as a plain loop; Ctrl-C during
+a call is raised once every part has finished; a forked child starts its own threads.
 
 The number of threads follows the BLAS's own (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, the
 cores), unless ``CNNLAB_NUM_THREADS`` or :func:`set_num_threads` says otherwise.
@@ -30,7 +33,22 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["get_num_threads", "parallel_map", "set_num_threads"]
+__all__ = ["choose_openblas", "get_num_threads", "on_each_worker", "parallel_map", "set_num_threads"]
+
+
+def choose_openblas(paths: set[str], numpy_dir: str, numpy_blas: str) -> list[str]:
+    """Which of the loaded OpenBLAS libraries (``paths``) can be numpy's own.
+
+    ``numpy_dir`` is numpy's package directory and ``numpy_blas`` the BLAS name numpy was built with.
+    A library in numpy's own tree (the pip wheels' ``numpy.libs/``) is numpy's. Otherwise a single
+    OpenBLAS is numpy's only when numpy says it uses OpenBLAS (conda-forge: ``$PREFIX/lib``): other
+    packages, scipy for one, load their own copy, whose thread count does not govern numpy's products.
+    """
+    paths = {p for p in paths if p.startswith("/")}
+    own = sorted(p for p in paths if p.startswith(os.path.dirname(numpy_dir) + os.sep + "numpy"))
+    if own:
+        return own
+    return sorted(paths) if len(paths) == 1 and "openblas" in numpy_blas.lower() else []
 
 
 class _Blas:
@@ -38,6 +56,7 @@ class _Blas:
 
     def __init__(self, path: str, get: Callable[[], int], set_: Callable[[int], None]) -> None:
         self.path, self.get, self.set = path, get, set_
+        self.saved: int | None = None  # the count to restore, while a parallel call runs
 
     @staticmethod
     def find() -> _Blas | None:
@@ -49,19 +68,18 @@ class _Blas:
                 paths = {line.split(None, 5)[-1].strip() for line in maps if "openblas" in line.lower()}
         except OSError:
             return None
-        paths = {p for p in paths if p.startswith("/")}
-        # numpy's own copy (pip wheels: site-packages/numpy.libs/); other packages, scipy for one,
-        # may load another OpenBLAS, whose thread count does not govern numpy's products.
-        site = os.path.dirname(os.path.dirname(os.path.abspath(numpy.__file__)))
-        own = {p for p in paths if p.startswith(os.path.join(site, "numpy"))}
-        candidates = own or (paths if len(paths) == 1 else set())
+        try:
+            numpy_blas = str(numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"])
+        except Exception:  # an older numpy, or a layout we do not know
+            numpy_blas = ""
+        numpy_dir = os.path.dirname(os.path.abspath(numpy.__file__))
         # scipy-openblas (numpy's pip wheels) prefixes and suffixes the names; plain OpenBLAS does not.
         names = [
             (f"{p}_get_num_threads{s}", f"{p}_set_num_threads{s}")
             for p in ("scipy_openblas", "openblas")
             for s in ("64_", "_64", "")
         ]
-        for path in sorted(candidates):
+        for path in choose_openblas(paths, numpy_dir, numpy_blas):
             try:
                 lib = ctypes.CDLL(path)  # already loaded: this only looks it up
             except OSError:
@@ -74,31 +92,46 @@ class _Blas:
                     return _Blas(path, get, set_)
         return None
 
+    def threads(self) -> int:
+        """The BLAS's thread count outside parallel calls (inside one it is 1 for the moment)."""
+        saved = self.saved
+        return saved if saved is not None else self.get()
+
     @contextmanager
     def one_thread(self) -> Iterator[None]:
-        before = self.get()
-        if before != 1:
+        """The BLAS on one thread for the block (callers hold the pool's lock: one block at a time)."""
+        self.saved = self.get()
+        if self.saved != 1:
             self.set(1)
         try:
             yield
         finally:
-            if before != 1:
-                self.set(before)
+            if self.saved != 1:
+                self.set(self.saved)
+            self.saved = None
 
 
 def _work(tasks: queue.SimpleQueue) -> None:
     """A worker thread's loop: run each task and report what it returned or raised."""
     while True:
         fn, index, arg, done = tasks.get()
+        _inside.active = True
         try:
             done.put((index, True, fn(arg)))
         except BaseException as error:  # reported to the caller, which re-raises it
             done.put((index, False, error))
+        finally:
+            _inside.active = False
         del fn, arg  # drop references to the caller's arrays while idle
 
 
+# Set in a thread while it runs a part: a parallel_map from inside a part runs as a plain loop
+# (the pool is busy with the outer call; waiting for it would deadlock).
+_inside = threading.local()
+
+
 class _Pool:
-    """Daemon worker threads; a call runs its first part in the calling thread."""
+    """Daemon worker threads; a call runs the parts the workers cannot take in the calling thread."""
 
     def __init__(self, blas: _Blas) -> None:
         self.blas = blas
@@ -114,28 +147,36 @@ class _Pool:
             self.queues.append(tasks)
 
     def map(self, fn: Callable[[Any], Any], args: Sequence[Any], on_workers_only: bool = False) -> list[Any]:
-        own = [] if on_workers_only else list(args[:1])
-        rest = list(args[len(own) :])
-        if len(rest) > len(self.queues):
-            raise ValueError(f"{len(args)} parts for {len(self.queues) + 1} threads")
+        if on_workers_only and len(args) > len(self.queues):
+            raise ValueError(f"{len(args)} parts for {len(self.queues)} workers")
+        mine = 0 if on_workers_only else max(1, len(args) - len(self.queues))
+        own, rest = list(args[:mine]), list(args[mine:])
         with self.lock, self.blas.one_thread():
             done: queue.SimpleQueue = queue.SimpleQueue()
-            # strict=False: a call may have fewer parts than there are workers
             for index, (tasks, arg) in enumerate(zip(self.queues, rest, strict=False)):
                 tasks.put((fn, index, arg, done))
+            _inside.active = True
             try:
                 first = [fn(arg) for arg in own]
             finally:
-                # Wait for every part, even when ours failed: no part may still be writing into the
-                # caller's arrays (or the workers' workspaces) after this call has returned.
-                outcomes = sorted((done.get() for _ in rest), key=lambda outcome: outcome[0])
-            for _, ok, value in outcomes:
+                _inside.active = False
+                # Wait for every part, even when ours failed or Ctrl-C arrives meanwhile: no part may
+                # still be writing into the caller's arrays after this call has returned.
+                outcomes, interrupted = [], False
+                while len(outcomes) < len(rest):
+                    try:
+                        outcomes.append(done.get())
+                    except KeyboardInterrupt:
+                        interrupted = True
+                if interrupted:
+                    raise KeyboardInterrupt
+            for _, ok, value in sorted(outcomes, key=lambda outcome: outcome[0]):
                 if not ok:
                     raise value
-            return first + [value for _, _, value in outcomes]
+            return first + [value for _, _, value in sorted(outcomes, key=lambda outcome: outcome[0])]
 
 
-_state: dict[str, Any] = {"threads": None, "pool": None, "blas": None, "probed": False}
+_state: dict[str, Any] = {"threads": None, "pool": None, "blas": None, "probed": False, "cap": None}
 _state_lock = threading.Lock()
 
 
@@ -157,8 +198,9 @@ def get_num_threads() -> int:
     chosen = _state["threads"]
     if chosen is None:
         env = os.environ.get("CNNLAB_NUM_THREADS", "").strip()
-        chosen = int(env) if env.isdigit() and int(env) >= 1 else blas.get()
-    return max(1, int(chosen))
+        chosen = int(env) if env.isdigit() and int(env) >= 1 else blas.threads()
+    cap = _state["cap"]  # set when threads could not be started
+    return max(1, min(int(chosen), cap if cap is not None else int(chosen)))
 
 
 def set_num_threads(n: int | None) -> None:
@@ -175,7 +217,7 @@ def parallel_map(fn: Callable[[Any], Any], args: Sequence[Any]) -> list[Any]:
     available or the threads cannot be started (a tight memory limit, say). An exception raised by
     a part is re-raised here, after every part has finished.
     """
-    pool = _pool(len(args)) if len(args) > 1 else None
+    pool = _pool(len(args)) if len(args) > 1 and not getattr(_inside, "active", False) else None
     if pool is None:
         return [fn(arg) for arg in args]
     return pool.map(fn, args)
@@ -190,6 +232,7 @@ def on_each_worker(fn: Callable[[Any], Any]) -> list[Any]:
 
 
 def _pool(parts: int) -> _Pool | None:
+    """The pool, grown to ``parts - 1`` workers if it can be; None if it has no worker at all."""
     blas = _blas()
     if blas is None:
         return None
@@ -197,19 +240,26 @@ def _pool(parts: int) -> _Pool | None:
         if _state["pool"] is None:
             _state["pool"] = _Pool(blas)
         pool = _state["pool"]
-        with pool.lock:
-            try:
-                pool.grow(parts - 1)
-            except RuntimeError:  # "can't start new thread": a tight memory or process limit
-                pass
-        return pool if len(pool.queues) + 1 >= parts else None
+        if len(pool.queues) < parts - 1 and _state["cap"] is None:
+            with pool.lock:
+                try:
+                    pool.grow(parts - 1)
+                except RuntimeError:  # "can't start new thread": a memory or process limit
+                    _state["cap"] = len(pool.queues) + 1  # use what there is, and stop trying
+        return pool if pool.queues else None
 
 
 def _forget_pool_after_fork() -> None:
-    """A forked child has no worker threads: make it start its own."""
+    """A forked child has no worker threads: make it start its own. If the fork happened during a
+    parallel call (in another thread), the child's BLAS is still on one thread: restore it."""
     global _state_lock
     _state["pool"] = None
     _state_lock = threading.Lock()
+    blas = _state["blas"]
+    if blas is not None and blas.saved is not None:
+        if blas.saved != 1:
+            blas.set(blas.saved)
+        blas.saved = None
 
 
 if hasattr(os, "register_at_fork"):

@@ -72,25 +72,37 @@ def test_split_batch_equals_loop_reference(split, monkeypatch, n_threads, chunk_
         _check_against_loop_reference(x, w, b, stride, pad, rng.normal(size=(N, K, Ho, Wo)))
 
 
+def _spy_on_parts(monkeypatch) -> list[tuple[str, str, int, int]]:
+    """Record (pass, thread name, images, BLAS threads) for every part the layer runs."""
+    seen: list[tuple[str, str, int, int]] = []
+    for name in ("_forward_stride1", "_backward_stride1"):
+        original = getattr(fast, name)
+
+        def spy(x, *args, _original=original, _name=name):
+            if _name == "_backward_stride1":  # (dout, x, ...): the images are the second argument
+                images = args[0].shape[0]
+            else:
+                images = x.shape[0]
+            seen.append((_name, threading.current_thread().name, images, blas.get()))
+            return _original(x, *args)
+
+        monkeypatch.setattr(fast, name, spy)
+    return seen
+
+
 @needs_blas
 def test_parts_run_on_separate_threads_with_one_blas_thread(split, monkeypatch):
     split(3)
-    seen = []
-    original = fast._forward_stride1
-
-    def spy(x, *args):
-        seen.append((threading.current_thread().name, x.shape[0], blas.get()))
-        return original(x, *args)
-
-    monkeypatch.setattr(fast, "_forward_stride1", spy)
+    seen = _spy_on_parts(monkeypatch)
     before = blas.get()
     rng = np.random.default_rng(1)
     x, w, b = rng.normal(size=(7, 3, 6, 6)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
-    out, _ = fast.conv2d_forward(x, w, b, 1, 1)
-    assert rel_error(out, ref.conv.conv2d_forward(x, w, b, 1, 1)[0]) < EXACT
-    assert sorted(n for _, n, _ in seen) == [2, 2, 3], "7 images in runs of 2, 2 and 3"
-    assert len({name for name, _, _ in seen}) == 3, f"parts ran on {seen}"
-    assert [count for _, _, count in seen] == [1, 1, 1], "BLAS threads during the parts"
+    _check_against_loop_reference(x, w, b, 1, 1, rng.normal(size=(7, 4, 6, 6)))
+    for name in ("_forward_stride1", "_backward_stride1"):
+        parts = [(thread, n, count) for pass_, thread, n, count in seen if pass_ == name]
+        assert sorted(n for _, n, _ in parts) == [2, 2, 3], f"{name}: 7 images in runs of 2, 2 and 3"
+        assert len({thread for thread, _, _ in parts}) == 3, f"{name}: parts ran on {parts}"
+        assert [count for _, _, count in parts] == [1, 1, 1], f"{name}: BLAS threads during the parts"
     assert blas.get() == before, "the BLAS thread count was not restored"
 
 
@@ -147,8 +159,10 @@ def test_workspace_counts_and_clears_the_worker_threads(split):
 
 
 @needs_blas
-def test_two_user_threads_splitting_at_once(split):
+def test_two_user_threads_splitting_at_once(split, monkeypatch):
+    """Parallel calls from two threads take turns: every part runs with the BLAS on one thread."""
     split(2)
+    seen = _spy_on_parts(monkeypatch)
     rng = np.random.default_rng(3)
     jobs = []
     for N, C, H, K in [(4, 3, 12, 5), (3, 6, 9, 2)]:
@@ -169,6 +183,8 @@ def test_two_user_threads_splitting_at_once(split):
     for t in users:
         t.join()
     assert not errors, errors
+    assert len(seen) == 2 * 2 * 10 * 2, "every call was split in two"
+    assert {count for *_, count in seen} == {1}, "a part ran while the BLAS was multithreaded"
 
 
 @needs_blas
@@ -210,3 +226,126 @@ def test_environment_and_setter_choose_the_thread_count(monkeypatch):
         fast.set_num_threads(None)
     monkeypatch.delenv("CNNLAB_NUM_THREADS")
     assert fast.get_num_threads() == blas.get(), "by default, as many threads as the BLAS uses"
+
+
+@needs_blas
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_fork_during_a_parallel_call_leaves_the_child_blas_as_it_was(split):
+    """Another thread is inside a parallel call (BLAS set to 1) when this one forks."""
+    split(2)
+    before = blas.get()
+    started = threading.Event()
+
+    def part(i):
+        started.set()
+        time.sleep(0.5)
+        return i
+
+    caller = threading.Thread(target=threads.parallel_map, args=(part, [0, 1]))
+    caller.start()
+    started.wait(5)
+    assert blas.get() == 1, "the BLAS is on one thread during the call"
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if (blas.get(), threads.get_num_threads()) == (before, 2) else 3)
+    caller.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child's BLAS stayed on one thread"
+
+
+@needs_blas
+def test_default_thread_count_is_the_blas_count_even_during_a_call():
+    before = blas.get()
+    seen = []
+    threads.set_num_threads(2)
+    try:
+        threads.parallel_map(lambda i: seen.append((blas.get(), threads._state["blas"].threads())), [0, 1])
+    finally:
+        threads.set_num_threads(None)
+    assert seen == [(1, before), (1, before)]
+
+
+def test_choose_openblas_picks_numpy_own_copy():
+    numpy_dir = "/env/site-packages/numpy"
+    ours = "/env/site-packages/numpy.libs/libscipy_openblas64_-abc.so"
+    scipys = "/env/site-packages/scipy.libs/libscipy_openblas-def.so"
+    conda = "/env/lib/libopenblasp-r0.3.28.so"
+    choose = threads.choose_openblas
+    assert choose({ours, scipys}, numpy_dir, "scipy-openblas") == [ours]
+    assert choose({scipys}, numpy_dir, "mkl-sdl") == [], "scipy's copy does not govern an MKL numpy"
+    assert choose({scipys}, numpy_dir, "") == [], "unknown numpy BLAS: do not guess"
+    assert choose({conda}, numpy_dir, "openblas") == [conda], "conda-forge: one shared OpenBLAS"
+    assert choose({conda, scipys}, numpy_dir, "openblas") == [], "two candidates, none numpy's own"
+    assert choose({"[heap]"}, numpy_dir, "openblas") == []
+
+
+@needs_blas
+def test_threads_that_cannot_start_leave_the_caller_doing_their_parts(split, monkeypatch):
+    """A memory or process limit stops thread 2 from starting: the work still gets done, on the
+    threads there are, and the layer does not try again on every call."""
+    fresh = threads._Pool(blas)
+    monkeypatch.setitem(threads._state, "pool", fresh)
+    monkeypatch.setitem(threads._state, "cap", None)
+    attempts = []
+    real_start = threading.Thread.start
+
+    def start(self):
+        attempts.append(self.name)
+        if len(attempts) > 1:
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    split(4)
+    rng = np.random.default_rng(6)
+    x, w, b = rng.normal(size=(5, 3, 6, 6)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
+    for _ in range(3):
+        _check_against_loop_reference(x, w, b, 1, 1, rng.normal(size=(5, 4, 6, 6)))
+    assert len(fresh.queues) == 1 and len(attempts) == 2, attempts
+    assert fast.get_num_threads() == 2, "capped at the caller and the one worker"
+    assert threads.parallel_map(lambda i: i, [0, 1, 2]) == [0, 1, 2], "extra parts run in the caller"
+
+
+@needs_blas
+def test_a_parallel_call_inside_a_part_runs_as_a_loop(split):
+    split(2)
+    result = []
+
+    def outer(i):
+        return threads.parallel_map(lambda j: (i, j), [0, 1])
+
+    caller = threading.Thread(target=lambda: result.append(threads.parallel_map(outer, [0, 1])), daemon=True)
+    caller.start()
+    caller.join(10)
+    assert not caller.is_alive(), "deadlock: a nested parallel call waited for the busy pool"
+    assert result == [[[(0, 0), (0, 1)], [(1, 0), (1, 1)]]]
+
+
+@needs_blas
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals")
+def test_ctrl_c_waits_for_the_running_parts(split):
+    """SIGINT while the caller waits for a worker: KeyboardInterrupt, but only once the part is done."""
+    import signal
+
+    split(2)
+    finished = []
+
+    def part(i):
+        if i == 1:
+            time.sleep(0.4)
+            finished.append(i)
+        return i
+
+    timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
+    outcome = "returned"
+    timer.start()
+    try:
+        threads.parallel_map(part, [0, 1])
+        timer.join()
+        time.sleep(0.2)  # a SIGINT that missed the call lands here, never outside the test
+    except KeyboardInterrupt:
+        outcome = "interrupted"
+    timer.join()
+    assert outcome == "interrupted", "Ctrl-C during the call was swallowed"
+    assert finished == [1], "the interrupted call returned while a part was still running"
+    assert blas.get() != 1 or threads._state["blas"].saved is None
