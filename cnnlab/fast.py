@@ -60,8 +60,8 @@ Three engineering choices make this fast in numpy, as they do in real libraries:
 * **Threads.** numpy's BLAS runs each matrix product on every core, but the copies around the
   products run on one. So a large layer (``MIN_PARALLEL_FLOPS``) splits its batch into runs of
   images, one per thread, and each thread computes its images' part of the layer, matrix products
-  included, with a one-thread BLAS; the threads' shares of dw and db are added at the end. This is
-  how PyTorch's CPU convolution works too. ``cnnlab/_threads.py`` explains how (OpenBLAS only; any
+  included, with a one-thread BLAS; the threads' shares of dw and db are added at the end.
+  PyTorch's float64 CPU convolution spreads the images over its threads too. ``cnnlab/_threads.py`` explains how (OpenBLAS only; any
   other BLAS keeps the layer serial); :func:`get_num_threads` / :func:`set_num_threads` and the
   ``CNNLAB_NUM_THREADS`` environment variable choose how many threads (default: as many as the BLAS).
 

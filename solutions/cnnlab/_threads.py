@@ -4,7 +4,8 @@ numpy hands a matrix product to its BLAS library, which runs it on every core; b
 around the products (copying windows, adding shifted slices, transposing) runs on one core. For a
 layer with several images it is faster to give each core its own share of the images and run the
 whole layer for that share on that core, matrix products included, with the BLAS on one thread.
-PyTorch's CPU convolution does the same (one image per thread, one-thread matrix products).
+PyTorch's float64 CPU convolution does the same in its forward and input-gradient passes
+(``at::parallel_for`` over the images, each thread's matrix products on that thread).
 
 That needs the BLAS to stay on one thread while the parts run. OpenBLAS has
 ``openblas_set_num_threads``, which is process-wide: a parallel call sets it to 1 and puts the old
