@@ -58,9 +58,10 @@ Three engineering choices make this fast in numpy, as they do in real libraries:
   products run on one. So a large layer (``MIN_PARALLEL_FLOPS``) splits its batch into runs of
   images, one per thread, and each thread computes its images' part of the layer, matrix products
   included, with a one-thread BLAS; the threads' shares of dw and db are added at the end.
-  PyTorch's float64 CPU convolution spreads the images over its threads too. ``cnnlab/_threads.py`` explains how (OpenBLAS only; any
-  other BLAS keeps the layer serial); :func:`get_num_threads` / :func:`set_num_threads` and the
-  ``CNNLAB_NUM_THREADS`` environment variable choose how many threads (default: as many as the BLAS).
+  PyTorch's float64 CPU convolution spreads the images over its threads too.
+  ``cnnlab/_threads.py`` explains how (OpenBLAS only; any other BLAS keeps the layer serial);
+  :func:`get_num_threads` / :func:`set_num_threads` and the ``CNNLAB_NUM_THREADS`` environment
+  variable choose how many threads (default: as many as the BLAS).
 
 The forward pass's cache is ``(x, w, b, stride, pad)``: the backward pass unrolls x again, chunk
 by chunk, rather than keeping a column matrix FH*FW/stride**2 times the size of x alive in
