@@ -234,20 +234,23 @@ def test_fork_during_a_parallel_call_leaves_the_child_blas_as_it_was(split):
     """Another thread is inside a parallel call (BLAS set to 1) when this one forks."""
     split(2)
     before = blas.get()
-    started = threading.Event()
+    started, release = threading.Event(), threading.Event()
 
     def part(i):
         started.set()
-        time.sleep(0.5)
+        release.wait(10)  # the call lasts until the fork is done
         return i
 
     caller = threading.Thread(target=threads.parallel_map, args=(part, [0, 1]))
     caller.start()
-    started.wait(5)
-    assert blas.get() == 1, "the BLAS is on one thread during the call"
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0 if (blas.get(), threads.get_num_threads()) == (before, 2) else 3)
+    started.wait(10)
+    try:
+        assert blas.get() == 1, "the BLAS is on one thread during the call"
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if (blas.get(), threads.get_num_threads()) == (before, 2) else 3)
+    finally:
+        release.set()
     caller.join()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, "the child's BLAS stayed on one thread"
