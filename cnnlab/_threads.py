@@ -171,10 +171,11 @@ class _Pool:
                         interrupted = True
                 if interrupted:
                     raise KeyboardInterrupt
-            for _, ok, value in sorted(outcomes, key=lambda outcome: outcome[0]):
+            outcomes.sort(key=lambda outcome: outcome[0])
+            for _, ok, value in outcomes:
                 if not ok:
                     raise value
-            return first + [value for _, _, value in sorted(outcomes, key=lambda outcome: outcome[0])]
+            return first + [value for _, _, value in outcomes]
 
 
 _state: dict[str, Any] = {"threads": None, "pool": None, "blas": None, "probed": False, "cap": None}
@@ -200,8 +201,9 @@ def get_num_threads() -> int:
     if chosen is None:
         env = os.environ.get("CNNLAB_NUM_THREADS", "").strip()
         chosen = int(env) if env.isdigit() and int(env) >= 1 else blas.threads()
-    cap = _state["cap"]  # set when threads could not be started
-    return max(1, min(int(chosen), cap if cap is not None else int(chosen)))
+    if _state["cap"] is not None:  # set when threads could not be started
+        chosen = min(chosen, _state["cap"])
+    return max(1, int(chosen))
 
 
 def set_num_threads(n: int | None) -> None:

@@ -262,7 +262,7 @@ def test_default_thread_count_is_the_blas_count_even_during_a_call():
     seen = []
     threads.set_num_threads(2)
     try:
-        threads.parallel_map(lambda i: seen.append((blas.get(), threads._state["blas"].threads())), [0, 1])
+        threads.parallel_map(lambda i: seen.append((blas.get(), blas.threads())), [0, 1])
     finally:
         threads.set_num_threads(None)
     assert seen == [(1, before), (1, before)]
