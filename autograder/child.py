@@ -1,8 +1,11 @@
 """The sandboxed child of the batch grader: runs a student's task functions on inputs it is sent.
 
-:mod:`autograder.sandbox` copies this file into a fresh sandbox folder and runs it as
-``python -I -S -B <sandbox>/_runner.py`` (isolated mode: no environment variables, no current folder or
-script folder on ``sys.path``, no ``site``: the paths it needs arrive in the request). It imports only
+:mod:`autograder.sandbox` runs this file, read-only and outside any folder the child can write, as
+``python -I -S -B _runner.py`` (isolated mode: no environment variables, no current folder or script
+folder on ``sys.path``, no ``site``: the paths it needs arrive in the request). Before any student
+code runs it applies the confinement the request asks for (capabilities, Landlock, seccomp; under
+bubblewrap most of it is already in place) and writes the released package and the student's files
+into its own fresh writable folder. It imports only
 the standard library and numpy, never ``autograder`` and never the reference. The parent imports it
 as :mod:`autograder.child` for the wire format (:func:`pack`, :func:`unpack`, :func:`encode`,
 :func:`decode`), so both sides share one implementation.
@@ -27,8 +30,8 @@ parses the header itself and never unpickles (``allow_pickle=False``), with size
 student code is never unpickled and can never make the parent allocate more than the caps.
 
 Grading isolation (the same rule as ``autograder.cases.restored_functions``): while a task runs,
-every function bound in the released copy of ``cnnlab.conv``/``pool``/``residual`` (loaded from
-``<sandbox>/.release/cnnlab``) except the task functions defined there is put into the student's
+every function bound in the released copy of ``cnnlab.conv``/``pool``/``residual`` (loaded from the
+read-only release the request names) except the task functions defined there is put into the student's
 module of the same name, and taken out again afterwards.
 """
 
@@ -174,9 +177,11 @@ def load_npy(data: bytes, max_bytes: int = MAX_FRAME) -> Any:
         raise ProtocolError(f"malformed .npy data ({type(exc).__name__}: {exc})") from None
     if dtype.hasobject:
         raise ProtocolError("an array of Python objects")
+    if not isinstance(shape, tuple) or any(type(n) is not int or n < 0 for n in shape):
+        raise ProtocolError(f"an array with an impossible shape {shape!r}")
     count = 1
     for n in shape:
-        count *= int(n)
+        count *= n
     nbytes = count * dtype.itemsize
     rest = data[buf.tell() :]
     if nbytes > max_bytes or len(rest) != nbytes:
@@ -312,6 +317,7 @@ _FS_MAKE_REG, _FS_MAKE_SOCK, _FS_MAKE_FIFO, _FS_MAKE_BLOCK = 1 << 8, 1 << 9, 1 <
 _FS_MAKE_SYM, _FS_REFER, _FS_TRUNCATE, _FS_IOCTL_DEV = 1 << 12, 1 << 13, 1 << 14, 1 << 15
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
 _PR_SET_NO_NEW_PRIVS, _PR_CAPBSET_DROP, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 38, 24, 47, 4
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 
 
 def _libc() -> Any:
@@ -538,23 +544,84 @@ class _Isolation:
                         delattr(module, attr)
 
 
+def _confine(request: dict[str, Any], blobs: list[bytes]) -> dict[str, Any]:
+    """The layers the runner applies itself (where bubblewrap already did the rest): capabilities,
+    Landlock, the seccomp filter. Returns what is in force, for the hello frame."""
+    info: dict[str, Any] = {"kind": "hello", "pid": os.getpid(), "uid": os.getuid()}
+    if request.get("drop_caps"):
+        drop_capabilities()
+        info["caps_dropped"] = True
+    if request.get("seccomp") is not None:
+        install_seccomp(blobs[request["seccomp"]])
+    with open("/proc/self/status") as fh:  # before Landlock, which hides /proc
+        status = fh.read()
+    info["caps"] = status.split("CapEff:")[1].split()[0]
+    info["seccomp"] = status.split("Seccomp:")[1].split()[0] if "Seccomp:" in status else "?"
+    info["namespaced"] = os.path.exists("/grader/_runner.py")
+    rules = request.get("landlock")
+    if rules:
+        info["landlock"] = apply_landlock(rules["read"], rules["write"], rules["devices"])
+    return info
+
+
+def _write_package(request: dict[str, Any], blobs: list[bytes]) -> None:
+    """The student's package in the sandbox folder: the released files, then the student's own
+    (a file given as None is absent, as in nbgrader). Only the runner writes here before the
+    student's code runs, so nothing an earlier child left can be there."""
+    target = os.path.join(request["sandbox"], PACKAGE)
+    release = request["release"]
+    os.makedirs(target, exist_ok=True)
+    for name in sorted(os.listdir(release)):
+        if name.endswith((".py", ".json")):
+            with (
+                open(os.path.join(release, name), "rb") as src,
+                open(os.path.join(target, name), "wb") as dst,
+            ):
+                dst.write(src.read())
+    for rel, index in request["files"].items():
+        path = os.path.join(request["sandbox"], *rel.split("/"))
+        if not os.path.realpath(path).startswith(os.path.realpath(request["sandbox"]) + os.sep):
+            raise ProtocolError(f"a student file outside the sandbox: {rel!r}")
+        if index is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(blobs[index])
+
+
+def install_seccomp(program: bytes) -> None:
+    """Install a seccomp BPF program (as libseccomp exports it) on this process, for good."""
+    import ctypes
+
+    libc = _libc()
+    if len(program) % 8 or not program:
+        raise OSError("a malformed seccomp program")
+
+    class Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = Fprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+
+
 def _run(request: dict[str, Any], blobs: list[bytes], channel: _Channel) -> None:
     sandbox = request["sandbox"]
-    # 1. the sandbox: capabilities, then Landlock; nothing of the student's has run yet
-    info: dict[str, Any] = {"kind": "hello", "pid": os.getpid(), "uid": os.getuid()}
+    # 1. the sandbox: the layers the runner applies, then the files; no student code has run yet
     try:
-        if request.get("drop_caps"):
-            drop_capabilities()
-            info["caps_dropped"] = True
-        rules = request.get("landlock")
-        if rules:
-            info["landlock"] = apply_landlock(rules["read"], rules["write"], rules["devices"])
+        info = _confine(request, blobs)
+        _write_package(request, blobs)
     except Exception as exc:
         channel.send({"kind": "fatal", "error": f"sandbox setup failed: {type(exc).__name__}: {exc}"})
         return
     channel.send(info)
     # 2. the released copy (provided functions for grading isolation), then the student's package
-    release = _bare_package(RELEASE_PACKAGE, os.path.join(sandbox, ".release", PACKAGE))
+    release = _bare_package(RELEASE_PACKAGE, request["release"])
     isolation = _Isolation(request["isolated_modules"], request["task_functions"])
     del release
     channel.send({"kind": "importing"})
@@ -631,10 +698,10 @@ def main() -> None:
         if len(frames) != 1:
             raise ProtocolError("no request")
         request, blobs = unpack(frames[0])
-        sys.path[:0] = [request["sandbox"]]
-        sys.path += [p for p in request["path"] if p not in sys.path]
+        sys.path[:] = [p for p in request["path"]]  # the Python installation only, read-only
         os.chdir(request["sandbox"])
-        _np()
+        _np()  # numpy is imported before the sandbox folder is on sys.path
+        sys.path.insert(0, request["sandbox"])
         _run(request, blobs, channel)
     except BaseException as exc:  # noqa: BLE001
         code = 3

@@ -1,0 +1,257 @@
+"""Stage 4, the judge: one submission's tasks run in the sandbox, then scored against the reference.
+
+:func:`grade_job` is what an engine's worker calls. It draws each task's hidden cases from the
+student's seeds (:func:`autograder.cases.task_inputs`), runs the student's functions on them in a
+fresh sandbox (:class:`autograder.sandbox.Sandbox`: only data comes back), and scores what came back
+with :func:`autograder.cases.grade_runs`, the code nbgrader's hidden ``grade_task`` uses, so that
+both graders give honest submissions the same points.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autograder import cases, sandbox
+from autograder.batch.store import GRADER_VERSION
+from autograder.reference import load_reference
+
+
+@dataclass
+class Job:
+    """One submission to grade: plain data only (it may travel to another process or machine).
+
+    ``files`` holds the student's editable files that could be read (path -> bytes); ``problems``
+    what the client already found wrong (missing files, notebooks, the zip). ``rejected`` is why
+    there is nothing to grade (a refused zip), else None."""
+
+    student: str
+    assignment: str
+    key: str
+    seeds: dict[str, int]
+    tasks: list[tuple[str, str, str, float]]  # (task id, module, function, max points)
+    files: dict[str, bytes]
+    problems: list[str]
+    rejected: str | None
+    timestamp: str | None
+    time_source: str  # where the time came from (the LMS, nbgrader's exchange, none)
+    limits: sandbox.Limits
+    release_pkg: Path  # the released cnnlab/ the sandbox provides (read-only)
+
+
+_WORKER = {"slot": 0, "owns_children": False}
+
+
+def init_worker(slot: int) -> None:
+    """In a worker process of an engine: its slot (one sandbox user id / cgroup per slot), and the
+    right to kill its stray children (they can only be sandboxes)."""
+    _WORKER.update(slot=slot, owns_children=True)
+    sandbox.die_with_parent()
+    sandbox.become_subreaper()
+    load_reference()
+
+
+def _outcome(task_id: str, function: str, value: Any, checks: Any) -> Any:
+    """A child's raw value as a ``checks.Outcome``, exactly as ``checks.call`` would make it."""
+    if isinstance(value, sandbox.Raised):
+        return checks.Raised(value.type, value.message)
+    if isinstance(value, sandbox.Unreadable):
+        return checks.Malformed(f"{function} returned something the grader cannot read ({value.why})")
+    try:
+        return checks.split_result(task_id, value)
+    except Exception as exc:
+        return checks.Malformed(
+            f"{function} returned something the grader cannot read ({type(exc).__name__})"
+        )
+
+
+def _summary(
+    status: str, result: cases.GradeResult, runs: list[Any], function: str, limits: sandbox.Limits
+) -> str:
+    """A few words on why a task lost points, for the CSV's reason column."""
+    if status == "import_error":
+        return "the cnnlab package does not import"
+    if status == "missing":
+        return f"{function} not found"
+    if status == "timeout":
+        return f"time limit ({limits.timeout:g} s) exceeded"
+    if status == "memory":
+        return f"memory limit ({limits.memory_mb} MB) exceeded"
+    if status == "crashed":
+        return "the code ended the grading process"
+    if status == "protocol":
+        return "output the grader cannot read"
+    if status == "budget":
+        return "too slow: cases left unrun"
+    raised = {r.got.type for r in runs if type(r.got).__name__ == "Raised"}
+    failed = result.n_total - result.n_passed
+    if raised == {"NotImplementedError"} and result.n_passed == 0:
+        return "not implemented"
+    text = f"{failed} of {result.n_total} cases failed"
+    if result.mistakes:
+        text += " (looks like " + ", ".join(result.mistakes) + ")"
+    return text
+
+
+def grade_job(job: Job) -> dict[str, Any]:
+    """Grade one submission; returns its result row (see :mod:`autograder.batch.store`).
+
+    The inputs of each task are drawn from the student's seeds, the student's functions run on them
+    in the sandbox stage, and the outputs are judged here, outside the sandbox, with the reference."""
+    start = time.monotonic()
+    ref = load_reference()
+    checks = cases.checks_module(ref)
+    row = _new_row(job)
+    outcomes = None
+    try:
+        case_lists = {}
+        with checks.quiet():
+            for task_id, *_ in job.tasks:
+                case_lists[task_id] = cases.task_inputs(task_id, cases.task_rng(task_id, job.seeds[task_id]))
+        if job.rejected:
+            row["problems"].append(job.rejected)
+        else:
+            specs = [sandbox.TaskSpec(t, m, f, [c.args for c in case_lists[t]]) for t, m, f, _ in job.tasks]
+            tasks = ref.tasks.TASKS
+            own = {m: [t.function for t in tasks.values() if t.module == m] for m in cases.ISOLATED_MODULES}
+            modules = sorted({m for _, m, _, _ in job.tasks} | {Path(f).stem for f in job.files})
+            box = sandbox.Sandbox(job.release_pkg, job.limits, slot=_WORKER["slot"])
+            outcomes, info = box.run(job.files, specs, own, modules, list(cases.ISOLATED_MODULES))
+            row["sandbox"] = {"children": info.get("children"), "hello": info.get("hello")}
+        for i, (task_id, _module, function, maximum) in enumerate(job.tasks):
+            row["tasks"][task_id] = _grade_task(
+                task_id,
+                function,
+                maximum,
+                case_lists[task_id],
+                None if outcomes is None else outcomes[i],
+                job,
+                ref,
+                checks,
+            )
+        errors = [t["error"] for t in row["tasks"].values() if t["status"] == "grader"]
+        if errors:
+            row["grader_error"] = errors[0]
+    except Exception as exc:  # the grader's own failure: reported, not cached, retried next run
+        row["grader_error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        # bubblewrap's PID namespace dies with it (what is left to reap is bubblewrap's own); in the
+        # fallback, a process still there was forked by the student's code
+        if _WORKER["owns_children"] and sandbox.reap_orphans() and not sandbox.sandbox_mode().bwrap:
+            row["problems"].append("your code left processes running: they were killed")
+    return _finish(row, job, time.monotonic() - start)
+
+
+def _grade_task(
+    task_id: str,
+    function: str,
+    maximum: float,
+    case_list: list[cases.Case],
+    outcome: sandbox.TaskOutcome | None,
+    job: Job,
+    ref: Any,
+    checks: Any,
+) -> dict[str, Any]:
+    n = len(case_list)
+    runs: list[cases.CaseRun] = []
+    status = "rejected" if outcome is None else outcome.status
+    if outcome is None:
+        result = cases.GradeResult(0.0, 0, n, [job.rejected or "nothing to grade"])
+    elif status in ("import_error", "memory") and not outcome.cases:
+        why = outcome.error or ""
+        if status == "memory":
+            why += f" (the grader allows {job.limits.memory_mb} MB)"
+        result = cases.GradeResult(0.0, 0, n, [f"your cnnlab package does not import ({why})"])
+    elif status == "missing":
+        result = cases.missing_function_result(task_id, n, outcome.error or "")
+    elif status == "grader":
+        result = cases.GradeResult(0.0, 0, n, [f"the grader failed ({outcome.error})"])
+    else:
+        for value, args_after in outcome.cases:
+            after = args_after if isinstance(args_after, list) else ()
+            runs.append(cases.CaseRun(_outcome(task_id, function, value, checks), tuple(after)))
+        notes = []
+        if status == "budget":
+            notes.append(cases.stopped_message(len(runs), n, job.limits.task_budget))
+        elif status in ("timeout", "crashed", "protocol"):
+            notes.append(f"stopped after {len(runs)} of {n} cases: {outcome.error}")
+        if any(isinstance(v, sandbox.Raised) and v.memory for v, _ in outcome.cases):
+            status = "memory" if status == "ok" else status
+            notes.append(f"(the grader allows {job.limits.memory_mb} MB of memory)")
+        result = cases.grade_runs(task_id, case_list, runs, ref, notes)
+    points, lines = cases.task_report(task_id, result, maximum)
+    if outcome is not None and status in ("import_error", "memory") and not outcome.cases:
+        lines = [
+            f"Task {task_id} {function}: your cnnlab package does not import: 0 of {maximum:g} points.",
+            *lines[1:],
+        ]
+    return {
+        "function": function,
+        "points": points,
+        "max": float(maximum),
+        "passed": result.n_passed,
+        "total": result.n_total,
+        "status": status,
+        "summary": "" if points >= maximum else _summary(status, result, runs, function, job.limits),
+        "messages": result.messages,
+        "mistakes": result.mistakes,
+        "report": lines,
+        "seconds": round(outcome.seconds, 3) if outcome else 0.0,
+        "error": outcome.error if outcome else None,
+    }
+
+
+def _finish(row: dict[str, Any], job: Job, seconds: float) -> dict[str, Any]:
+    tasks = row["tasks"]
+    if job.tasks and len(tasks) < len(job.tasks):  # the grader failed half-way: zeros, reported
+        for task_id, _, function, maximum in job.tasks:
+            tasks.setdefault(
+                task_id,
+                {
+                    "function": function,
+                    "points": 0.0,
+                    "max": float(maximum),
+                    "passed": 0,
+                    "total": 0,
+                    "status": "grader",
+                    "summary": "grader error",
+                    "messages": [],
+                    "mistakes": [],
+                    "report": [
+                        f"Task {task_id} {function}: not graded (grader error): 0 of {maximum:g} points."
+                    ],
+                    "seconds": 0.0,
+                    "error": row.get("grader_error"),
+                },
+            )
+    row["total"] = round(sum(t["points"] for t in tasks.values()), 2)
+    row["max_total"] = float(sum(t["max"] for t in tasks.values()))
+    parts = list(row["problems"])
+    parts += [f"Task {tid}: {t['summary']}" for tid, t in tasks.items() if t["summary"]]
+    if row.get("grader_error"):
+        parts.insert(0, f"GRADER ERROR (will be retried): {row['grader_error']}")
+    row["reason"] = "; ".join(parts) or "ok"
+    row["seconds"] = round(seconds, 3)
+    return row
+
+
+def _new_row(job: Job, grader_error: str | None = None) -> dict[str, Any]:
+    """A result row before grading: who, what, when, the problems the client found."""
+    return {
+        "student": job.student,
+        "assignment": job.assignment,
+        "key": job.key,
+        "grader": GRADER_VERSION,
+        "problems": list(job.problems),
+        "tasks": {},
+        "grader_error": grader_error,
+        "timestamp": job.timestamp,
+        "time_source": job.time_source,
+    }
+
+
+def error_row(job: Job, error: str) -> dict[str, Any]:
+    """The row of a job that could not be graded (not cached: retried by the next run)."""
+    return _finish(_new_row(job, error), job, 0.0)

@@ -1,0 +1,90 @@
+"""The submitted notebooks, checked (stage 1): read safely, and what happened to the check cells.
+
+All graded code lives in ``cnnlab/*.py``; a broken notebook is reported, never fatal (nbgrader
+restores locked cells anyway)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from autograder.manifest import Assignment
+from autograder.reference import load_reference
+
+MAX_NOTEBOOK = 50 * 2**20
+
+
+def grade_id(cell: Any) -> str | None:
+    if not isinstance(cell, dict):
+        return None
+    meta = cell.get("metadata")
+    nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
+    gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
+    return gid if isinstance(gid, str) else None
+
+
+def cell_source(cell: dict[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def read_notebook(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``(notebook, None)`` or ``(None, problem)``; never follows a link, never raises."""
+    name = path.name
+    if not os.path.lexists(path):
+        return None, f"{name} is missing"
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode):
+        return None, f"{name} is not a regular file"
+    if info.st_size > MAX_NOTEBOOK:
+        return None, f"{name} is larger than {MAX_NOTEBOOK // 2**20} MB"
+    try:
+        nb = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        return None, f"{name} is not valid JSON{where}"
+    except OSError as exc:
+        return None, f"{name} cannot be read ({exc.strerror})"
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        return None, f"{name} is not a notebook (no list of cells)"
+    return nb, None
+
+
+def check_notebooks(
+    submission: Path | None, assignment: Assignment, release_nbs: dict[str, Path]
+) -> list[str]:
+    """What is wrong with the submitted notebooks, one sentence each (empty: nothing)."""
+    tasks = load_reference().tasks.TASKS
+    problems = []
+    for nb_name in assignment.notebooks:
+        if submission is None:
+            continue
+        nb, problem = read_notebook(submission / nb_name)
+        if problem:
+            problems.append(f"{problem}: graded on the code in cnnlab/ only")
+            continue
+        released, _ = read_notebook(release_nbs[nb_name])
+        reference = {grade_id(c): c for c in (released or {}).get("cells", []) if grade_id(c)}
+        found: dict[str, list[dict[str, Any]]] = {}
+        for cell in nb["cells"]:
+            gid = grade_id(cell)
+            if gid:
+                found.setdefault(gid, []).append(cell)
+        for task_id in assignment.tasks:
+            task = tasks[task_id]
+            if f"{task.notebook}.ipynb" != nb_name:
+                continue
+            gid, what = task.marker, f"{nb_name}: the check cell of Task {task_id} ({task.marker})"
+            cells = found.get(gid, [])
+            if not cells:
+                problems.append(f"{what} was deleted")
+            elif len(cells) > 1:
+                problems.append(f"{what} appears {len(cells)} times")
+            elif cells[0].get("cell_type") != "code":
+                problems.append(f"{what} was changed into a {cells[0].get('cell_type')} cell")
+            elif gid in reference and cell_source(cells[0]).strip() != cell_source(reference[gid]).strip():
+                problems.append(f"{what} was edited (nbgrader restores it)")
+    return problems

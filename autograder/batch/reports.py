@@ -1,0 +1,232 @@
+"""Stage 5b, the reports: ``grades.csv``, ``feedback/<student>.md``, the class summary
+(``summary.md``, ``summary.json``, ``summary.png``), the progress line and the grade table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from autograder.manifest import Assignment
+from autograder.reference import load_reference
+
+
+def write_csv(path: Path, assignment: Assignment, rows: list[dict[str, Any]]) -> None:
+    """Points per task per student: ``student_id, assignment, <task>..., total, max_score, reason``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            [
+                "student_id",
+                "assignment",
+                *assignment.tasks,
+                "total",
+                "max_score",
+                "reason",
+                "submitted_at",
+                "time_source",
+            ]
+        )
+        for row in rows:
+            points = [f"{row['tasks'][t]['points']:g}" if t in row["tasks"] else "" for t in assignment.tasks]
+            writer.writerow(
+                [
+                    row["student"],
+                    row["assignment"],
+                    *points,
+                    f"{row['total']:g}",
+                    f"{row['max_total']:g}",
+                    row["reason"],
+                    row.get("timestamp") or "",
+                    row.get("time_source") or "",
+                ]
+            )
+    os.replace(tmp, path)
+
+
+def feedback_markdown(row: dict[str, Any]) -> str:
+    """A student's feedback: points per task and the diagnoses (never the hidden tests' source)."""
+    lines = [f"# {row['assignment']}: feedback for {row['student']}", ""]
+    lines.append(f"**Total: {row['total']:g} of {row['max_total']:g} points.**")
+    lines.append("")
+    if row["problems"]:
+        lines += ["Notes on your submission:", ""] + [f"- {p}" for p in row["problems"]] + [""]
+    for task_id, info in row["tasks"].items():
+        lines.append(f"## Task {task_id} `{info['function']}`: {info['points']:g} of {info['max']:g} points")
+        lines.append("")
+        lines.append(f"Passed {info['passed']} of {info['total']} hidden cases.")
+        for message in info["messages"]:
+            body = message.replace("\n", "\n  ")
+            lines.append(f"- {body}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def class_summary(assignment: Assignment, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per task: students graded, students who lost points, mean points, the mistakes diagnosed
+    (mistake ids of :mod:`autograder.mistakes`, one count per student) and the most common one."""
+    from autograder.mistakes import BY_ID
+
+    summary: dict[str, Any] = {"assignment": assignment.name, "students": len(rows), "tasks": {}}
+    tasks = load_reference().tasks.TASKS
+    for task_id in assignment.tasks:
+        graded = [r["tasks"][task_id] for r in rows if task_id in r["tasks"]]
+        lost = [t for t in graded if t["points"] < t["max"]]
+        mistakes: Counter[str] = Counter()
+        statuses: Counter[str] = Counter()
+        for t in lost:
+            mistakes.update(set(t["mistakes"]))
+            statuses[t["summary"] if t["summary"] in ("not implemented",) else t["status"]] += 1
+        top = mistakes.most_common(1)
+        summary["tasks"][task_id] = {
+            "function": tasks[task_id].function,
+            "max": float(assignment.points[task_id]),
+            "graded": len(graded),
+            "lost_points": len(lost),
+            "mean": round(sum(t["points"] for t in graded) / len(graded), 2) if graded else 0.0,
+            "mistakes": dict(mistakes.most_common()),
+            "statuses": dict(statuses.most_common()),
+            "most_common_mistake": top[0][0] if top else None,
+            "most_common_count": top[0][1] if top else 0,
+            "most_common_message": BY_ID[top[0][0]].message if top else None,
+        }
+    return summary
+
+
+def write_summary(out: Path, summary: dict[str, Any]) -> Path | None:
+    """``summary.md`` and ``summary.json``, and ``summary.png``: a bar per task of the students who
+    lost points, labelled with the most common diagnosed mistake. Returns the PNG path."""
+    lines = [f"# {summary['assignment']}: class summary ({summary['students']} submissions)", ""]
+    lines += [
+        "| task | function | mean | lost points | most common mistake | students |",
+        "|---|---|---|---|---|---|",
+    ]
+    for task_id, t in summary["tasks"].items():
+        top = f"`{t['most_common_mistake']}`" if t["most_common_mistake"] else "-"
+        lines.append(
+            f"| {task_id} | {t['function']} | {t['mean']:g} / {t['max']:g} "
+            f"| {t['lost_points']} of {t['graded']} "
+            f"| {top} | {t['most_common_count'] or '-'} |"
+        )
+    lines.append("")
+    for task_id, t in summary["tasks"].items():
+        if t["mistakes"] or t["statuses"]:
+            lines.append(f"## Task {task_id} {t['function']}")
+            lines += [f"- `{m}`: {n} students" for m, n in t["mistakes"].items()]
+            lines += [f"- ({s}): {n} students" for s, n in t["statuses"].items() if s != "ok"]
+            if t["most_common_message"]:
+                lines += ["", f"Most common: {t['most_common_message']}"]
+            lines.append("")
+    (out / "summary.md").write_text("\n".join(lines))
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        import matplotlib.pyplot as plt
+    except Exception:
+        return None
+    ids = list(summary["tasks"])
+    lost = [summary["tasks"][t]["lost_points"] for t in ids]
+    common = [summary["tasks"][t]["most_common_count"] for t in ids]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(ids) + 2), 4.2))
+    x = range(len(ids))
+    ax.bar(x, lost, color="#d98c8c", label="students who lost points")
+    ax.bar(x, common, color="#8c5a5a", width=0.5, label="... with the most common mistake")
+    for i, t in enumerate(ids):
+        name = summary["tasks"][t]["most_common_mistake"]
+        if name:
+            ax.annotate(
+                name,
+                (i, common[i]),
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                rotation=12,
+            )
+    ax.set_xticks(list(x), [f"Task {t}\n{summary['tasks'][t]['function']}" for t in ids], fontsize=8)
+    ax.set_ylabel("students")
+    ax.set_ylim(0, max([1, *lost]) * 1.25)
+    ax.set_title(f"{summary['assignment']}: where {summary['students']} students lost points")
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    path = out / "summary.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+class Progress:
+    """A one-line progress counter on stderr (redrawn in place on a terminal)."""
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        self.total, self.done, self.cached, self.start = total, 0, 0, time.monotonic()
+        self.enabled = enabled and total > 0
+        self.tty = sys.stderr.isatty()
+        self.last = -1.0
+
+    def update(self, student: str, cached: bool = False) -> None:
+        self.done += 1
+        self.cached += cached
+        if not self.enabled:
+            return
+        elapsed = time.monotonic() - self.start
+        graded = self.done - self.cached
+        rate = elapsed / graded if graded else 0.0
+        eta = rate * (self.total - self.done)
+        line = (
+            f"[grade] {self.done}/{self.total} ({self.cached} cached) {elapsed:5.1f} s"
+            + (f", ETA {eta:4.0f} s" if graded and self.done < self.total else "")
+            + f"  {student}"
+        )
+        if self.tty:
+            sys.stderr.write("\r" + line[:100].ljust(100))
+            if self.done == self.total:
+                sys.stderr.write("\n")
+        elif self.done == self.total or elapsed - self.last >= 5:
+            sys.stderr.write(line + "\n")
+            self.last = elapsed
+        sys.stderr.flush()
+
+
+def format_table(rows: list[dict[str, Any]], assignment: Assignment) -> str:
+    """The grade table the batch grader prints: points per task, total, reason."""
+    head = ["student", *assignment.tasks, "total", "reason"]
+    body = [
+        [
+            r["student"],
+            *(f"{r['tasks'][t]['points']:g}" if t in r["tasks"] else "-" for t in assignment.tasks),
+            f"{r['total']:g}",
+            r["reason"][:70],
+        ]
+        for r in rows
+    ]
+    maxrow = ["(max)", *(f"{assignment.points[t]:g}" for t in assignment.tasks), f"{assignment.total:g}", ""]
+    widths = [max(len(row[i]) for row in [head, maxrow, *body]) for i in range(len(head))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i in (0, len(row) - 1) else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(head), rule, *map(line, body), rule, line(maxrow)])
+
+
+def write_reports(out: Path, assignment: Assignment, rows: list[dict[str, Any]]) -> None:
+    """Every report of a batch into ``out``."""
+    write_csv(out / "grades.csv", assignment, rows)
+    fb = out / "feedback"
+    fb.mkdir(exist_ok=True)
+    for row in rows:
+        (fb / f"{row['student']}.md").write_text(feedback_markdown(row))
+    write_summary(out, class_summary(assignment, rows))

@@ -1,0 +1,373 @@
+"""The sandbox stage: run a student's task functions in confined child processes.
+
+One object, one call::
+
+    box = Sandbox(release_pkg, limits, slot)
+    outcomes, info = box.run(files, tasks, own, import_modules, isolated)
+
+``files`` maps the student's editable files (``cnnlab/conv.py``) to their bytes (None: absent). Each
+child is a fresh ``python -I -S -B`` running :mod:`autograder.child` (the runner), confined as
+:mod:`autograder.sandbox.confine` describes (bubblewrap, seccomp, Landlock, limits) *before* any
+student code runs: the runner writes the released package and the student's files into the child's
+own writable folder, imports the package and runs the functions on the inputs it was sent. Only data
+comes back (JSON and ``.npy`` bytes, never pickles, :mod:`autograder.sandbox.protocol`); judging is
+the caller's business, so nothing the child does can change how it is judged.
+
+A wall-clock budget (``timeout``) is shared by the submission's tasks: a task gets the time the earlier
+tasks left, divided by the tasks still to run; a task that overruns it, crashes or corrupts the
+protocol is recorded with the cases finished so far, and the next tasks run in a new child with a new
+sandbox (nothing an earlier child wrote is ever seen again).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from autograder import child as wire
+from autograder.sandbox.confine import (
+    GRADER,
+    SANDBOX,
+    ChildCgroup,
+    Limits,
+    SandboxMode,
+    bwrap_argv,
+    child_env,
+    child_sys_path,
+    preexec,
+    sandbox_mode,
+    seccomp_filter,
+)
+from autograder.sandbox.protocol import (
+    Child,
+    Raised,
+    TaskOutcome,
+    TaskSpec,
+    Unreadable,
+    decode_case,
+    describe,
+)
+
+__all__ = [
+    "Limits",
+    "Raised",
+    "Sandbox",
+    "SandboxMode",
+    "TaskOutcome",
+    "TaskSpec",
+    "Unreadable",
+    "become_subreaper",
+    "die_with_parent",
+    "reap_orphans",
+    "sandbox_mode",
+]
+
+RUNNER = Path(wire.__file__).resolve()
+STARTUP_TIMEOUT = 60.0  # seconds for Python + numpy to start in the child (not the student's time)
+_PR_SET_CHILD_SUBREAPER, _PR_SET_PDEATHSIG = 36, 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_SYSTEM_READ = ["/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib", "/etc/ld.so.cache"]
+_SYSTEM_READ += ["/usr/share/fonts", "/usr/share/zoneinfo", "/etc/localtime"]
+
+
+def become_subreaper() -> None:
+    """Orphans of our children (a student's forked processes) become our children: we kill them."""
+    _LIBC.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def die_with_parent() -> None:
+    """SIGKILL this process when its parent dies (a killed grader leaves no workers behind)."""
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def reap_orphans(keep: set[int] | None = None) -> int:
+    """Kill and reap every child of this process (sandbox leftovers re-parented to us), repeatedly
+    until none is left; returns how many. Only for a process whose only children are sandboxes."""
+    me, killed = os.getpid(), 0
+    for _ in range(50):
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in (keep or set()):
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me:
+                found.append(int(entry))
+        if not found:
+            break
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            killed += 1
+    return killed
+
+
+class Sandbox:
+    """Runs one submission's tasks, each child in a fresh sandbox (see the module docstring).
+
+    ``release_pkg`` is the released ``cnnlab/`` (read-only for the child); ``slot`` tells concurrent
+    workers apart (the fallback's dedicated user id). ``mode`` defaults to :func:`sandbox_mode`."""
+
+    def __init__(self, release_pkg: Path, limits: Limits, slot: int = 0, mode: SandboxMode | None = None):
+        self.release_pkg = Path(release_pkg).resolve()
+        self.limits = limits
+        self.mode = mode or sandbox_mode()
+        self.uid = None if self.mode.uid is None else self.mode.uid + slot
+
+    # -- one child
+
+    def _request(
+        self,
+        folder: str,
+        release: str,
+        files: dict[str, bytes | None],
+        tasks: list[TaskSpec],
+        own: dict[str, list[str]],
+        import_modules: list[str],
+        isolated: list[str],
+    ) -> bytes:
+        blobs: list[bytes] = []
+        task_list = []
+        for t in tasks:
+            cases = [wire.encode(list(args), blobs) for args in t.cases]  # a fresh memo per case
+            task_list.append(
+                {"id": t.task_id, "module": t.module, "function": t.function, "cases": cases,
+                 "budget": self.limits.task_budget}
+            )  # fmt: skip
+        file_refs: dict[str, int | None] = {}
+        for rel, data in files.items():
+            file_refs[rel] = None if data is None else len(blobs)
+            if data is not None:
+                blobs.append(data)
+        header: dict[str, Any] = {
+            "sandbox": folder,
+            "release": release,
+            "files": file_refs,
+            "path": child_sys_path(),
+            "tasks": task_list,
+            "task_functions": own,
+            "import_modules": import_modules,
+            "isolated_modules": isolated,
+            "drop_caps": self.mode.drop_caps,
+            "landlock": None,
+            "seccomp": None,
+        }
+        if self.mode.landlock:
+            header["landlock"] = {
+                "read": [*header["path"], *self._prefixes(), *_SYSTEM_READ, release],
+                "write": [folder],
+                "devices": ["/dev/null", "/dev/zero", "/dev/urandom"],
+            }
+        if not self.mode.bwrap and self.mode.seccomp:
+            header["seccomp"] = len(blobs)  # the runner installs it itself
+            blobs.append(seccomp_filter() or b"")
+        return wire.pack(header, blobs)
+
+    @staticmethod
+    def _prefixes() -> list[str]:
+        from autograder.sandbox.confine import _prefixes
+
+        return _prefixes()
+
+    def _start(self, private: Path, request_args: tuple[Any, ...]) -> Child:
+        """Start one child: under bubblewrap, or (fallback) in a fresh folder of its own."""
+        cgroup = ChildCgroup(self.mode.cgroup, self.limits.nproc)
+        scratch = None
+        seccomp_file = None
+        pass_fds: tuple[int, ...] = ()
+        if self.mode.bwrap:
+            request = self._request(SANDBOX, f"{GRADER}/cnnlab", *request_args)
+            bpf = seccomp_filter() if self.mode.seccomp else None
+            if bpf:
+                seccomp_file = tempfile.TemporaryFile(dir=private)  # noqa: SIM115
+                seccomp_file.write(bpf)
+                seccomp_file.seek(0)
+                pass_fds = (seccomp_file.fileno(),)
+            argv = bwrap_argv(
+                self.mode, self.limits, RUNNER, self.release_pkg, pass_fds[0] if pass_fds else None
+            )
+            env, cwd = {}, "/"
+        else:
+            scratch = Path(tempfile.mkdtemp(prefix="cnnlab-sandbox-"))
+            folder = scratch / "work"
+            folder.mkdir()
+            if self.uid is not None:
+                os.chown(folder, self.uid, self.uid)
+                scratch.chmod(0o711)
+            request = self._request(str(folder), str(self.release_pkg), *request_args)
+            argv = [os.path.realpath(sys.executable), "-I", "-S", "-B", str(RUNNER)]
+            env, cwd = child_env(str(folder)), str(folder)
+        (private / "request.bin").write_bytes(request)
+        stdin = open(private / "request.bin", "rb")  # noqa: SIM115
+        stderr = open(private / "stderr.txt", "wb")  # noqa: SIM115
+
+        def cleanup() -> None:
+            cgroup.close()
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+                preexec_fn=preexec(self.limits, self.uid, cgroup),
+                close_fds=True,
+                pass_fds=pass_fds,
+            )
+        except BaseException:
+            cleanup()
+            raise
+        finally:
+            stdin.close()
+            stderr.close()
+            if seccomp_file is not None:
+                seccomp_file.close()
+        return Child(proc, private / "stderr.txt", self.limits, cleanup)
+
+    # -- the submission
+
+    def run(
+        self,
+        files: dict[str, bytes | None],
+        tasks: list[TaskSpec],
+        own: dict[str, list[str]],
+        import_modules: list[str],
+        isolated: list[str],
+    ) -> tuple[list[TaskOutcome], dict[str, Any]]:
+        """Run ``tasks`` in order; an outcome per task, and facts about the sandbox (``hello``: what
+        the child reported of its confinement, ``children``: how many ran)."""
+        private = Path(tempfile.mkdtemp(prefix="cnnlab-grader-"))  # the parent's: 0700
+        try:
+            return self._run(private, files, tasks, own, import_modules, isolated)
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+
+    def _run(
+        self,
+        private: Path,
+        files: dict[str, bytes | None],
+        tasks: list[TaskSpec],
+        own: dict[str, list[str]],
+        import_modules: list[str],
+        isolated: list[str],
+    ) -> tuple[list[TaskOutcome], dict[str, Any]]:
+        outcomes = {t.task_id: TaskOutcome(t.task_id) for t in tasks}
+        remaining = list(tasks)
+        budget = self.limits.timeout
+        info: dict[str, Any] = {"children": 0}
+        while remaining:
+            info["children"] += 1
+            child = self._start(private, (files, remaining, own, import_modules, isolated))
+            current: TaskOutcome | None = None
+            phase, deadline, started = "start", time.monotonic() + STARTUP_TIMEOUT, time.monotonic()
+            ended = None
+            try:
+                while True:
+                    status = child.read(deadline)
+                    if status != "frame":
+                        ended = status
+                        break
+                    header, blobs = child.pop()
+                    kind = header.get("kind")
+                    now = time.monotonic()
+                    if kind in ("hello", "importing", "fatal") and phase != "start":
+                        ended = "protocol"  # only the runner sends these, before any student code runs
+                        break
+                    if kind == "hello":
+                        info["hello"] = header
+                    elif kind == "fatal":
+                        ended = "fatal: " + str(header.get("error"))[:500]
+                        break
+                    elif kind == "importing":
+                        phase, started, deadline = "import", now, now + budget
+                    elif kind == "import_error":
+                        for t in remaining:
+                            o = outcomes[t.task_id]
+                            o.status = "memory" if header.get("memory") is True else "import_error"
+                            o.error = str(header.get("error"))[:2000]
+                        remaining = []
+                        break
+                    elif kind == "task_start":
+                        if phase == "import":
+                            budget -= now - started
+                        tid = header.get("task")
+                        if phase not in ("import", "between") or not remaining or tid != remaining[0].task_id:
+                            ended = "protocol"
+                            break
+                        current = outcomes[tid]
+                        phase, started = "task", now
+                        deadline = now + max(budget, 0.0) / len(remaining)
+                    elif kind == "case" and current is not None and header.get("task") == current.task_id:
+                        if header.get("index") != len(current.cases):
+                            ended = "protocol"
+                            break
+                        current.cases.append(decode_case(header, blobs, self.limits))
+                    elif kind == "task_missing" and current is not None:
+                        current.status, current.error = "missing", str(header.get("error"))[:2000]
+                    elif kind == "stopped" and current is not None:
+                        current.status, current.stopped_at = "budget", len(current.cases)
+                    elif kind == "task_end" and current is not None and header.get("task") == current.task_id:
+                        current.seconds = now - started
+                        budget -= now - started
+                        remaining.pop(0)
+                        current, phase = None, "between"
+                        deadline = now + max(budget, 0.0)
+                    elif kind == "done":
+                        break
+                    else:
+                        ended = "protocol"
+                        break
+            finally:
+                how = child.stop()
+            if ended is None and remaining:
+                ended = "protocol"  # "done" before every task ended: never run the same tasks again
+            if ended is None:
+                break  # done, or an import error: nothing left to run
+            tail = child.stderr_tail()
+            if phase == "start" or ended.startswith("fatal"):
+                # Python never got to the student's code: the grader's problem, not the student's
+                why = (
+                    ended if ended.startswith("fatal") else f"the child did not start ({how}): {tail[-300:]}"
+                )
+                for t in remaining:
+                    outcomes[t.task_id].status, outcomes[t.task_id].error = "grader", why
+                break
+            what = {"timeout": "timeout", "eof": "crashed", "overflow": "protocol", "protocol": "protocol"}[
+                ended
+            ]
+            if phase == "import":
+                for t in remaining:
+                    o = outcomes[t.task_id]
+                    o.status = what
+                    o.error = describe(what, how, self.limits, "while importing your cnnlab package")
+                break
+            victim = current if current is not None else outcomes[remaining[0].task_id]
+            victim.status = what
+            victim.stopped_at = len(victim.cases)
+            victim.error = describe(what, how, self.limits, f"during case {len(victim.cases) + 1}")
+            victim.seconds = time.monotonic() - started
+            budget -= victim.seconds
+            remaining = [t for t in remaining if t.task_id != victim.task_id]
+        return [outcomes[t.task_id] for t in tasks], info

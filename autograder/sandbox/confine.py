@@ -1,0 +1,387 @@
+"""How a child is confined on this machine, and the command and process settings that do it.
+
+Layers, each a well-known mechanism, all applied before any student code runs:
+
+1. **bubblewrap** (``bwrap``, Debian package ``bubblewrap``): new user, PID, network, IPC, UTS and
+   cgroup namespaces; an unprivileged uid/gid inside; every capability dropped; dies with its parent;
+   a new session. The root file system is empty but for read-only binds of the system libraries, the
+   Python installation and ``/grader`` (the runner and the released ``cnnlab``); the only writable
+   place is ``/sandbox``, a fresh size-limited tmpfs per child. Nothing of the course root is mounted.
+2. **seccomp** (libseccomp through ``pyseccomp``): no sockets (but AF_UNIX socketpairs), no ptrace,
+   ``process_vm_*``, ``prlimit`` of another process, mount, bpf, keyctl, namespaces, io_uring, module
+   loading; no change of file modes, owners, times or extended attributes. Handed to bubblewrap
+   (``--seccomp``), or installed by the runner itself where bubblewrap cannot run.
+3. **Landlock** (the runner, Linux >= 5.13): reads only the Python installation, the system libraries
+   and the release; writes only its sandbox folder; no TCP; no signals outside (ABI >= 6).
+4. **Limits**: RLIMIT_AS, CPU, FSIZE, NOFILE, NPROC, CORE=0 on every child; a ``pids`` cgroup per
+   child where the grader may make one (a fork bomb stays inside it); the tmpfs size bounds the disk;
+   the wall-clock limit kills bubblewrap, and with it the child's whole PID namespace.
+
+Where bubblewrap cannot make namespaces (unprivileged containers, Ubuntu's
+``apparmor_restrict_unprivileged_userns``), :func:`sandbox_mode` says so with the fix and falls back to
+seccomp + Landlock + rlimits + a dedicated uid (as root, when the Python installation is readable by
+other users). With none of these the batch grader refuses to run unless ``--allow-unconfined``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import resource
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder import child as wire
+
+UID_BASE = 64000  # dedicated user ids for fallback children, when running as root: UID_BASE + slot
+INSIDE_UID = 1000  # the uid/gid a child has inside bubblewrap's user namespace
+SANDBOX = "/sandbox"  # the writable tmpfs inside bubblewrap
+GRADER = "/grader"  # read-only: the runner and the released package, inside bubblewrap
+SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass
+class Limits:
+    """Resource limits of one submission's child processes."""
+
+    timeout: float = 60.0  # wall-clock seconds for all of a submission's tasks (import included)
+    memory_mb: int = 1024  # RLIMIT_AS
+    fsize_mb: int = 64  # RLIMIT_FSIZE: largest file the child may write
+    disk_mb: int = 64  # size of the writable tmpfs (bubblewrap)
+    output_mb: int = 64  # bytes the child may send back, in all
+    nofile: int = 256  # RLIMIT_NOFILE
+    nproc: int = 64  # processes and threads of one child (pids cgroup; RLIMIT_NPROC with its own uid)
+    task_budget: float = 20.0  # cases not started after this many seconds of a task fail (as in nbgrader)
+
+
+@dataclass
+class SandboxMode:
+    """How children are confined on this machine (see :func:`sandbox_mode`)."""
+
+    bwrap: str | None  # path of a working bubblewrap, None for the fallback
+    seccomp: bool  # a seccomp filter is installed
+    landlock: int  # Landlock ABI, 0 if none
+    uid: int | None  # fallback: dedicated user id base (root only), None to keep the grader's uid
+    drop_caps: bool  # fallback as root without a dedicated uid: drop every capability
+    cgroup: str | None  # the pids cgroup folder children are put in, None if none
+    confined: bool  # whether student code is kept from the grader's files
+    description: str
+    advice: list[str] = field(default_factory=list)  # one line each: what is missing and the fix
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def _prefixes() -> list[str]:
+    """The Python installation: interpreter, standard library, site-packages (real paths)."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths |= {sysconfig.get_path(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return sorted({os.path.realpath(p) for p in paths if p})
+
+
+def child_sys_path() -> list[str]:
+    """The child's ``sys.path`` after its sandbox folder: the existing entries of ours that lie
+    inside the Python installation (standard library and site-packages; never the repository)."""
+    prefixes = [p + os.sep for p in _prefixes()]
+    out = []
+    for p in sys.path:
+        real = os.path.realpath(p) if p else ""
+        if real and os.path.exists(real) and any((real + os.sep).startswith(pre) for pre in prefixes):
+            if real not in out:
+                out.append(real)
+    for key in ("purelib", "platlib"):
+        site = os.path.realpath(sysconfig.get_path(key))
+        if site not in out and os.path.isdir(site):
+            out.append(site)
+    return out
+
+
+def readable_by_others(path: str) -> bool:
+    """Whether every folder above ``path`` can be traversed and ``path`` read by any user."""
+    p = Path(path).resolve()
+    try:
+        for parent in reversed(p.parents):
+            if not parent.stat().st_mode & stat.S_IXOTH:
+                return False
+        mode = p.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & stat.S_IROTH) and (not stat.S_ISDIR(mode) or bool(mode & stat.S_IXOTH))
+
+
+def _free_uids(base: int, count: int = 64) -> bool:
+    import grp
+    import pwd
+
+    taken = {u.pw_uid for u in pwd.getpwall()} | {g.gr_gid for g in grp.getgrall()}
+    return not taken & set(range(base, base + count))
+
+
+def _system_binds() -> list[str]:
+    return [p for p in SYSTEM_DIRS if os.path.isdir(p) and not os.path.islink(p)]
+
+
+def bwrap_base(bwrap: str, disk_mb: int) -> list[str]:
+    """The namespaces, identity and file system every child gets (without the runner's binds)."""
+    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]
+    argv += ["--new-session", "--cap-drop", "ALL", "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID)]
+    argv += ["--hostname", "sandbox", "--clearenv"]
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):  # merged /usr: /lib -> usr/lib
+            argv += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            argv += ["--ro-bind", path, path]
+    for path in SYSTEM_FILES:
+        if os.path.isfile(path):
+            argv += ["--ro-bind", path, path]
+    bound = _system_binds()
+    for path in sorted(set(_prefixes() + child_sys_path())):
+        if os.path.isdir(path) and not any(path.startswith(b + "/") or path == b for b in bound):
+            argv += ["--ro-bind", path, path]
+            bound.append(path)
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--size", str(disk_mb * 2**20), "--tmpfs", SANDBOX, "--chdir", SANDBOX]
+    return argv
+
+
+@functools.lru_cache(maxsize=1)
+def _probe_bwrap() -> tuple[str | None, str]:
+    """A working ``bwrap`` and ``""``, or ``None`` and why not (with the fix)."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return None, "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    argv = [*bwrap_base(bwrap, 1), "--", os.path.realpath(sys.executable), "-I", "-S", "-c", "print(1)"]
+    try:
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=30, env={})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"bubblewrap does not start ({exc})"
+    if run.returncode == 0 and run.stdout.strip() == "1":
+        return bwrap, ""
+    why = (run.stderr.strip().splitlines() or ["no output"])[-1][:200]
+    fix = "user namespaces are disabled"
+    if Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").exists():
+        fix = "Ubuntu restricts user namespaces: sysctl kernel.apparmor_restrict_unprivileged_userns=0"
+    elif Path("/.dockerenv").exists() or Path("/run/.containerenv").exists():
+        fix = "in a container: allow user namespaces (e.g. docker run --security-opt seccomp=unconfined)"
+    return None, f"bubblewrap cannot make namespaces here ({why}); {fix}"
+
+
+@functools.lru_cache(maxsize=1)
+def seccomp_filter() -> bytes | None:
+    """The seccomp program (BPF, as libseccomp exports it) every child runs under; None without
+    libseccomp or its binding (``pip install pyseccomp``; Debian ``libseccomp2``)."""
+    try:
+        import pyseccomp as sc
+    except (ImportError, OSError):
+        return None
+    import errno
+
+    deny = sc.ERRNO(errno.EPERM)
+    f = sc.SyscallFilter(defaction=sc.ALLOW)
+    denied = [
+        "socket", "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root",
+        "chroot", "bpf", "keyctl", "add_key", "request_key", "unshare", "setns", "kexec_load",
+        "kexec_file_load", "init_module", "finit_module", "delete_module", "perf_event_open",
+        "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register", "open_by_handle_at",
+        "name_to_handle_at", "swapon", "swapoff", "reboot", "syslog", "acct", "settimeofday",
+        "clock_settime", "adjtimex", "quotactl", "fanotify_init", "pidfd_getfd", "kcmp", "move_mount",
+        "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "chmod", "fchmod",
+        "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat", "utime", "utimes",
+        "utimensat", "futimesat", "setxattr", "lsetxattr", "fsetxattr", "removexattr",
+        "lremovexattr", "fremovexattr", "mknod", "mknodat",
+    ]  # fmt: skip
+    for name in denied:
+        try:
+            f.add_rule(deny, name)
+        except (ValueError, RuntimeError, OSError):
+            pass  # a system call this kernel or libseccomp does not know
+    f.add_rule(deny, "socketpair", sc.Arg(0, sc.NE, 1))  # AF_UNIX pairs only
+    f.add_rule(deny, "prlimit64", sc.Arg(0, sc.NE, 0))  # its own limits only
+    for flag in (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000):
+        f.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # flags out of reach of a filter: glibc falls back
+    with tempfile.TemporaryFile() as fh:
+        f.export_bpf(fh)
+        fh.seek(0)
+        return fh.read()
+
+
+def _cgroup_base() -> str | None:
+    """A pids cgroup folder the grader may make children's cgroups in (root, cgroup v1 or v2)."""
+    for base in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup"):
+        folder = os.path.join(base, "cnnlab-grader")
+        try:
+            if base == "/sys/fs/cgroup" and "pids" not in Path(base, "cgroup.controllers").read_text():
+                continue
+            os.makedirs(folder, exist_ok=True)
+            if base == "/sys/fs/cgroup":
+                Path(base, "cgroup.subtree_control").write_text("+pids")  # v2: let children count
+            probe = os.path.join(folder, f"probe-{os.getpid()}")
+            os.mkdir(probe)
+            ok = os.path.exists(os.path.join(probe, "pids.max"))
+            os.rmdir(probe)
+            if ok:
+                return folder
+        except OSError:
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def sandbox_mode(uid_base: int = UID_BASE, bubblewrap: bool | None = None) -> SandboxMode:
+    """What confinement this machine allows (printed by the batch grader, one line of advice per
+    missing layer). ``bubblewrap=False`` (or ``CNNLAB_SANDBOX=fallback``) asks for the fallback."""
+    if bubblewrap is None:
+        bubblewrap = os.environ.get("CNNLAB_SANDBOX", "") != "fallback"
+    bwrap, why_not = _probe_bwrap() if bubblewrap else (None, "bubblewrap not asked for")
+    bpf = seccomp_filter()
+    abi = wire.landlock_abi()
+    is_root = os.geteuid() == 0
+    cgroup = _cgroup_base() if is_root else None
+    advice = []
+    parts = []
+    if bwrap:
+        parts.append(
+            "bubblewrap (user, PID, network, IPC, UTS namespaces; uid 1000 inside, no capabilities; "
+            "read-only Python and release, a fresh tmpfs per child)"
+        )
+    else:
+        advice.append(f"note: {why_not}: falling back to seccomp + Landlock + rlimits")
+    interpreter_public = all(
+        readable_by_others(p) for p in [os.path.realpath(sys.executable), *child_sys_path()]
+    )
+    uid = uid_base if not bwrap and is_root and interpreter_public and _free_uids(uid_base) else None
+    if bpf:
+        parts.append("seccomp (no sockets, ptrace, prlimit of others, mount, chmod, ...)")
+    else:
+        advice.append("note: no seccomp filter: pip install pyseccomp (and Debian's libseccomp2)")
+    if abi:
+        parts.append(f"Landlock ABI {abi}")
+    if uid is not None:
+        parts.append(f"dedicated user ids {uid}+")
+    elif not bwrap and is_root:
+        why = "the Python installation is not readable by other users" if not interpreter_public else "taken"
+        parts.append(f"uid 0 with every capability dropped (no dedicated user id: {why})")
+    parts.append("rlimits" + (" + a pids cgroup per child" if cgroup else ""))
+    if cgroup is None and (bwrap or uid is None):
+        advice.append(
+            "note: no pids cgroup (not root, or none writable): a fork bomb is bounded by time only"
+        )
+    confined = bool(bwrap) or (bool(abi) and bool(bpf)) or uid is not None
+    if not confined:
+        parts = ["NO SANDBOX: student code can read and write what the grader can"]
+    return SandboxMode(
+        bwrap, bpf is not None, abi, uid, not bwrap and is_root and uid is None, cgroup, confined,
+        "; ".join(parts), advice,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- starting a child
+
+
+class ChildCgroup:
+    """A pids cgroup of its own for one child (removed, its processes killed, by :meth:`close`)."""
+
+    def __init__(self, base: str | None, nproc: int) -> None:
+        self.path: str | None = None
+        if base is None:
+            return
+        path = os.path.join(base, uuid.uuid4().hex[:12])
+        try:
+            os.mkdir(path)
+            Path(path, "pids.max").write_text(str(nproc))
+            self.path = path
+        except OSError:
+            self.path = None
+
+    def enter(self) -> None:
+        """Called in the child before it execs: it and everything it forks count here."""
+        if self.path:
+            with open(os.path.join(self.path, "cgroup.procs"), "w") as fh:
+                fh.write(str(os.getpid()))
+
+    def close(self) -> None:
+        if not self.path:
+            return
+        for _ in range(50):
+            try:
+                pids = [int(p) for p in Path(self.path, "cgroup.procs").read_text().split()]
+            except OSError:
+                break
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+
+def preexec(limits: Limits, uid: int | None, cgroup: ChildCgroup) -> Callable[[], None]:
+    """What runs in the child between fork and exec: death with the parent, the rlimits, the
+    cgroup, and (fallback) the dedicated user id."""
+    memory = limits.memory_mb * 2**20
+    fsize = limits.fsize_mb * 2**20
+    cpu = int(limits.timeout) + 5
+
+    def run() -> None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        cgroup.enter()
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.nofile, limits.nofile))
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.nproc, limits.nproc))
+        if uid is not None:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+
+    return run
+
+
+def child_env(home: str) -> dict[str, str]:
+    """The child's whole environment."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": home,
+        "TMPDIR": home,
+        "MPLCONFIGDIR": home,
+        "MPLBACKEND": "Agg",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "LANG": "C.UTF-8",
+    }
+
+
+def bwrap_argv(
+    mode: SandboxMode, limits: Limits, runner: Path, release: Path, seccomp_fd: int | None
+) -> list[str]:
+    """The bubblewrap command that runs the runner on the released package."""
+    assert mode.bwrap is not None
+    argv = bwrap_base(mode.bwrap, limits.disk_mb)
+    argv += ["--ro-bind", str(runner), f"{GRADER}/_runner.py", "--ro-bind", str(release), f"{GRADER}/cnnlab"]
+    for key, value in child_env(SANDBOX).items():
+        argv += ["--setenv", key, value]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    return [*argv, "--", os.path.realpath(sys.executable), "-I", "-S", "-B", f"{GRADER}/_runner.py"]

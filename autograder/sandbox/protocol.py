@@ -1,0 +1,172 @@
+"""The parent's side of one sandboxed child: start it, read its frames, stop it.
+
+The child answers with frames (see :mod:`autograder.child`); the parent reads them with caps on
+size (``output_mb``) and never unpickles anything. What cannot be read is the child's failure, never
+the grader's.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder import child as wire
+from autograder.sandbox.confine import Limits
+
+
+@dataclass
+class TaskOutcome:
+    """What happened to one task in the child.
+
+    ``cases[i]`` is ``(value, args_after)``: ``value`` is the decoded return value, or a
+    ``("raised", type name, message)`` tuple wrapped in :class:`Raised`, or :class:`Unreadable`.
+    ``status`` is ``ok``, ``missing`` (no such function), ``import_error``, ``timeout``,
+    ``budget`` (the per-task case budget ran out), ``crashed``, ``protocol`` or ``grader``.
+    """
+
+    task_id: str
+    cases: list[tuple[Any, Any]] = field(default_factory=list)
+    status: str = "ok"
+    error: str | None = None  # import error / missing function / crash description
+    stopped_at: int | None = None  # cases run before a time limit stopped the task
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Raised:
+    """The student's function raised ``type``: ``message`` (``memory``: a MemoryError, subclasses too)."""
+
+    type: str
+    message: str
+    memory: bool = False
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """The child could not send the return value (``why``)."""
+
+    why: str
+
+
+@dataclass
+class TaskSpec:
+    """One task to run: its function and its cases (argument tuples)."""
+
+    task_id: str
+    module: str
+    function: str
+    cases: list[tuple[Any, ...]]
+
+
+class Child:
+    """One running child process (already started) and the frames it has sent."""
+
+    def __init__(self, proc: subprocess.Popen, stderr_path: Path, limits: Limits, cleanup: Any) -> None:
+        self.proc = proc
+        self.limits = limits
+        self.stderr_path = stderr_path
+        self.cleanup = cleanup
+        self.reader = wire.FrameReader(wire.MAX_FRAME)
+        self.received = 0
+        self.frames: list[tuple[dict[str, Any], list[bytes]]] = []
+        self.eof = False
+
+    def read(self, deadline: float) -> str:
+        """Read until a frame arrives, EOF or ``deadline``: ``frame``, ``eof``, ``timeout`` or
+        ``overflow`` (more than ``output_mb`` in all, or a malformed frame)."""
+        fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        while not self.frames:
+            if self.eof:
+                return "eof"
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "timeout"
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if not ready:
+                continue
+            data = os.read(fd, 1 << 16)
+            if not data:
+                self.eof = True
+                continue
+            self.received += len(data)
+            if self.received > self.limits.output_mb * 2**20:
+                return "overflow"
+            try:
+                payloads = self.reader.feed(data)
+                self.frames += [wire.unpack(p) for p in payloads]
+            except Exception:  # noqa: BLE001 (whatever the child sent: its failure, never ours)
+                return "overflow"
+        return "frame"
+
+    def pop(self) -> tuple[dict[str, Any], list[bytes]]:
+        return self.frames.pop(0)
+
+    def stop(self) -> str:
+        """Kill the child's whole session; returns how it ended, e.g. ``exit status 3``."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.kill()  # bubblewrap: its PID namespace dies with it
+        try:
+            code = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self.cleanup()
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit status {code}"
+
+    def stderr_tail(self) -> str:
+        try:
+            data = self.stderr_path.read_bytes()[-1500:]
+        except OSError:
+            return ""
+        return data.decode(errors="replace").strip()
+
+
+def describe(what: str, how: str, limits: Limits, where: str) -> str:
+    if what == "timeout":
+        return f"the time limit ({limits.timeout:g} s for the submission) ran out {where} (an endless loop?)"
+    if what == "crashed":
+        return (
+            f"your code ended the grading process {where} "
+            f"({how}; os._exit, a crash, or the memory limit of {limits.memory_mb} MB?)"
+        )
+    return f"the grading process sent output the grader cannot read {where} ({how})"
+
+
+def decode_case(header: dict[str, Any], blobs: list[bytes], limits: Limits) -> tuple[Any, Any]:
+    """One case's (value, args_after), decoded; an undecodable value is :class:`Unreadable`."""
+    cap = limits.output_mb * 2**20
+    cache: dict[int, Any] = {}
+    try:
+        args_after = (
+            None if header.get("args_after") is None else wire.decode(header["args_after"], blobs, cache, cap)
+        )
+    except Exception as exc:  # noqa: BLE001
+        return Unreadable(f"arguments unreadable: {str(exc)[:300]}"), None
+    if "raised" in header:
+        raised = header["raised"]
+        if not (isinstance(raised, list) and len(raised) == 2):
+            return Unreadable("a malformed exception record"), args_after
+        memory = header.get("memory") is True
+        return Raised(str(raised[0])[:200], str(raised[1])[: wire.MAX_TEXT + 3], memory), args_after
+    if "unencodable" in header:
+        return Unreadable(str(header["unencodable"])[:500]), args_after
+    try:
+        return wire.decode(header.get("result"), blobs, cache, cap), args_after
+    except Exception as exc:  # noqa: BLE001
+        return Unreadable(str(exc)[:500]), args_after
