@@ -1,0 +1,408 @@
+"""The red team: hostile submissions graded by the real batch grader, each attack checked from outside.
+
+One released course (``02_conv_layer``); honest victims are graded in the same batch, concurrently
+with the attackers (two workers), in both sandbox modes: bubblewrap, and the fallback (seccomp +
+Landlock + rlimits) that runs where bubblewrap cannot. Every attack must fail to do harm, every
+victim must keep full marks, and every attacker must get a saved row with a reason (never a grader
+error). What each attack tries is in :data:`ATTACKS`; what is checked, in the tests below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import stat
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autograder import batch, course, hidden, sandbox, secret
+from autograder.manifest import load_manifest
+from autograder.reference import ROOT
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux's"),
+    pytest.mark.skipif(
+        shutil.which("nbgrader", path=str(Path(sys.executable).parent)) is None,
+        reason="nbgrader is not installed in this environment",
+    ),
+]
+
+A = "02_conv_layer"
+CONV = "cnnlab/conv.py"
+SECRET = "attack-test-secret"
+VICTIMS = ("v_one", "v_two")
+
+
+def _conv() -> str:
+    return course.reference_variant("conv", None, ())
+
+
+def _attack(body: str) -> str:
+    """The released stub, with a ``conv2d_forward`` that runs ``body`` (Task 2.2 stays a stub)."""
+    stub = (ROOT / "cnnlab" / "conv.py").read_text()
+    code = "def conv2d_forward(x, w, b, stride=1, pad=0):\n" + textwrap.indent(textwrap.dedent(body), "    ")
+    return stub + "\n\n# --- the attack ---\n" + code + "\n"
+
+
+def _attacks(outside: Path, listen: dict[str, Any]) -> dict[str, str]:
+    canary = outside / "canary.txt"
+    binary = outside / "canary-bin"
+    return {
+        # 1. replace the runner (and plant numpy.py / sitecustomize.py) wherever it can write, then crash:
+        #    the next child must not run any of it
+        "a_runner": f"""
+            import os, sys
+            payload = "open({str(outside / "RUNNER-PWNED")!r}, 'w').write('pwned')\\n"
+            places = {{os.getcwd(), os.path.dirname(os.path.abspath(__file__)), "/grader", "/sandbox"}}
+            places |= {{p for p in sys.path if p}}
+            for d in places:
+                for name in ("_runner.py", "numpy.py", "sitecustomize.py", "cnnlab/__init__.py"):
+                    try:
+                        with open(os.path.join(d, name), "w") as fh:
+                            fh.write(payload)
+                    except OSError:
+                        pass
+            os._exit(1)
+        """,
+        # 2. metadata of files outside: setuid bit, mode, times, extended attributes
+        "a_metadata": f"""
+            import os
+            for path in ({str(canary)!r}, {str(binary)!r}):
+                for attempt in (
+                    lambda: os.chmod(path, 0o6777),
+                    lambda: os.utime(path, (0, 0)),
+                    lambda: os.setxattr(path, "user.pwned", b"1"),
+                    lambda: os.chown(path, 1000, 1000),
+                ):
+                    try:
+                        attempt()
+                    except OSError:
+                        pass
+            raise NotImplementedError("tried")
+        """,
+        # 3. other students: lower the limits of / stop / kill every other grading child it can see
+        "a_neighbours": """
+            import os, resource, signal, time
+            for _ in range(30):
+                for pid in os.listdir("/proc"):
+                    if not pid.isdigit() or int(pid) == os.getpid():
+                        continue
+                    try:
+                        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                            if b"_runner.py" not in fh.read():
+                                continue
+                    except OSError:
+                        continue
+                    for attempt in (
+                        lambda: resource.prlimit(int(pid), resource.RLIMIT_AS, (1 << 20, 1 << 20)),
+                        lambda: os.kill(int(pid), signal.SIGKILL),
+                    ):
+                        try:
+                            attempt()
+                        except OSError:
+                            pass
+                time.sleep(0.1)
+            raise NotImplementedError("tried")
+        """,
+        # 4. the network: UDP, TCP, MPTCP, TCP Fast Open, a unix pathname socket, to listeners on loopback
+        "a_network": f"""
+            import socket
+            UDP, TCP = {listen["udp"]}, {listen["tcp"]}
+            tries = [
+                lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", UDP)),
+                lambda: socket.create_connection(("127.0.0.1", TCP), timeout=1).send(b"x"),
+                lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262).connect(("127.0.0.1", TCP)),
+                lambda: socket.socket().sendto(b"x", 0x20000000, ("127.0.0.1", TCP)),  # MSG_FASTOPEN
+                lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect({listen["unix"]!r}),
+            ]
+            for attempt in tries:
+                try:
+                    attempt()
+                except OSError:
+                    pass
+            raise NotImplementedError("tried")
+        """,
+        # 5. the disk: 2 GiB in 32 MiB files, wherever it may write
+        "a_disk": """
+            import os
+            written = 0
+            chunk = b"x" * (1 << 20)
+            for i in range(64):
+                try:
+                    with open(f"big{i}.bin", "wb") as fh:
+                        for _ in range(32):
+                            fh.write(chunk)
+                            written += len(chunk)
+                except OSError:
+                    break
+            raise NotImplementedError(f"wrote {written} bytes")
+        """,
+        # 6. a fork bomb (bounded: each process forks until refused, then sleeps)
+        "a_forkbomb": """
+            import os, time
+            made = 0
+            for _ in range(2000):
+                try:
+                    if os.fork() == 0:
+                        time.sleep(30)
+                        os._exit(0)
+                    made += 1
+                except OSError:
+                    break
+            raise NotImplementedError(f"forked {made}")
+        """,
+        # 7. forged frames on every descriptor: a case whose array has shape (-1, -1)
+        "a_frames": """
+            import json, os, struct
+            header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (-1, -1), }"
+            npy = b"\\x93NUMPY\\x01\\x00" + header.ljust(118) + b"\\n"
+            npy += b"\\x00" * 8
+            head = json.dumps({"kind": "case", "task": "2.1", "index": 0, "result": {"$nd": 0},
+                               "args_after": None}).encode()
+            payload = struct.pack(">II", len(head), 1) + head + struct.pack(">Q", len(npy)) + npy
+            frame = struct.pack(">Q", len(payload)) + payload
+            for fd in range(3, 64):
+                try:
+                    os.write(fd, frame)
+                except OSError:
+                    pass
+            os._exit(0)
+        """,
+    }
+
+
+@pytest.fixture(scope="module")
+def outside(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Canary files outside every sandbox (a text file and a copy of an executable)."""
+    folder = tmp_path_factory.mktemp("outside")
+    folder.chmod(0o755)
+    (folder / "canary.txt").write_text("canary")
+    shutil.copy(shutil.which("true") or "/bin/true", folder / "canary-bin")
+    (folder / "canary-bin").chmod(0o755)
+    os.utime(folder / "canary.txt", (1_700_000_000, 1_700_000_000))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def listeners(outside: Path) -> Any:
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(8)
+    unix_path = str(outside / "listener.sock")
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.bind(unix_path)
+    os.chmod(unix_path, 0o777)
+    unix.listen(8)
+    for s in (udp, tcp, unix):
+        s.setblocking(False)
+    ports = {"udp": udp.getsockname()[1], "tcp": tcp.getsockname()[1], "unix": unix_path}
+    yield ports, (udp, tcp, unix)
+    for s in (udp, tcp, unix):
+        s.close()
+
+
+@pytest.fixture(scope="module")
+def course_root(tmp_path_factory: pytest.TempPathFactory, outside: Path, listeners: Any) -> Path:
+    saved = {k: os.environ.get(k) for k in ("CNNLAB_COURSE_ROOT", secret.SECRET_ENV, hidden.SEED_ENV)}
+    root = tmp_path_factory.mktemp("course")
+    os.environ["CNNLAB_COURSE_ROOT"] = str(root)
+    os.environ[secret.SECRET_ENV] = SECRET
+    os.environ.pop(hidden.SEED_ENV, None)
+    manifest = load_manifest()
+    course.release(root, {A: manifest[A]}, log=lambda _: None)
+    for student in VICTIMS:
+        batch.fabricate_submission(root, student, manifest[A], {CONV: _conv()})
+    for student, body in _attacks(outside, listeners[0]).items():
+        batch.fabricate_submission(root, student, manifest[A], {CONV: _attack(body)})
+    yield root
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="module", params=["bubblewrap", "fallback"])
+def graded(request: pytest.FixtureRequest, course_root: Path, outside: Path) -> tuple[str, dict[str, Any]]:
+    """The whole class graded by the real batch grader in one sandbox mode."""
+    mode_name = request.param
+    old = os.environ.get("CNNLAB_SANDBOX")
+    os.environ["CNNLAB_SANDBOX"] = mode_name
+    sandbox.sandbox_mode.cache_clear()
+    mode = sandbox.sandbox_mode()
+    try:
+        if mode_name == "bubblewrap" and not mode.bwrap:
+            pytest.skip(f"bubblewrap cannot run here: {mode.advice}")
+        if mode_name == "fallback" and not (mode.landlock and mode.seccomp):
+            pytest.skip("the fallback needs Landlock and seccomp")
+        options = batch.Options(
+            workers=2,
+            limits=sandbox.Limits(timeout=10, memory_mb=600, nproc=32, disk_mb=64),
+            progress=False,
+            log=lambda _: None,
+            gradebook=False,
+            force=True,
+            out=course_root / f"out-{mode_name}",
+        )
+        result = batch.grade_assignment(A, course_root, options)
+    finally:
+        if old is None:
+            os.environ.pop("CNNLAB_SANDBOX", None)
+        else:
+            os.environ["CNNLAB_SANDBOX"] = old
+        sandbox.sandbox_mode.cache_clear()
+    return mode_name, {r["student"]: r for r in result.rows}
+
+
+def test_every_attacker_has_a_saved_row_and_victims_keep_full_marks(
+    graded: tuple[str, dict[str, Any]], course_root: Path
+) -> None:
+    mode, rows = graded
+    for student, row in rows.items():
+        assert row["grader_error"] is None, (mode, student, row["grader_error"])
+        saved = json.loads((course_root / f"out-{mode}" / "results" / f"{student}.json").read_text())
+        assert saved["total"] == row["total"]
+        if student.startswith("a_"):
+            assert row["total"] == 0.0, (mode, student, row["reason"])
+            assert row["reason"] != "ok"
+    for victim in VICTIMS:
+        assert rows[victim]["total"] == 10.0, (mode, victim, rows[victim]["reason"])
+
+
+def test_a_replaced_runner_never_runs(graded: tuple[str, dict[str, Any]], outside: Path) -> None:
+    mode, rows = graded
+    assert not (outside / "RUNNER-PWNED").exists(), mode
+    row = rows["a_runner"]
+    assert row["tasks"]["2.1"]["status"] == "crashed"
+    # Task 2.2 ran in a new child, on the pristine runner: the stub's own NotImplementedError
+    assert row["tasks"]["2.2"]["summary"] == "not implemented", row["tasks"]["2.2"]
+
+
+def test_files_outside_keep_mode_times_owner_and_attributes(
+    graded: tuple[str, dict[str, Any]], outside: Path
+) -> None:
+    mode, _ = graded
+    canary, binary = outside / "canary.txt", outside / "canary-bin"
+    assert stat.S_IMODE(canary.stat().st_mode) == 0o644 or not canary.stat().st_mode & 0o6000, mode
+    assert not binary.stat().st_mode & (stat.S_ISUID | stat.S_ISGID), mode
+    assert stat.S_IMODE(binary.stat().st_mode) == 0o755
+    assert canary.stat().st_mtime == 1_700_000_000
+    assert canary.stat().st_uid == os.getuid() and binary.stat().st_uid == os.getuid()
+    for path in (canary, binary):
+        assert "user.pwned" not in os.listxattr(path)
+
+
+def test_the_network_is_out_of_reach(graded: tuple[str, dict[str, Any]], listeners: Any) -> None:
+    mode, rows = graded
+    assert (
+        rows["a_network"]["tasks"]["2.1"]["summary"] == "not implemented" or rows["a_network"]["total"] == 0
+    )
+    udp, tcp, unix = listeners[1]
+    with pytest.raises(BlockingIOError):
+        udp.recvfrom(16)
+    for server in (tcp, unix):
+        with pytest.raises(BlockingIOError):
+            server.accept()
+
+
+def _raised(row: dict[str, Any]) -> str:
+    return " ".join(row["tasks"]["2.1"]["messages"])
+
+
+def test_the_disk_is_bounded(graded: tuple[str, dict[str, Any]]) -> None:
+    mode, rows = graded
+    message = _raised(rows["a_disk"])
+    found = re.search(r"wrote (\d+) bytes", message)
+    assert found, message
+    written = int(found.group(1))
+    if mode == "bubblewrap":
+        assert written <= 64 * 2**20, message  # the tmpfs size
+    else:
+        assert written <= 64 * 2**20 * 64, message  # RLIMIT_FSIZE per file, RLIMIT_NOFILE files (stated)
+
+
+def test_a_fork_bomb_is_contained(graded: tuple[str, dict[str, Any]]) -> None:
+    mode, rows = graded
+    message = _raised(rows["a_forkbomb"])
+    found = re.search(r"forked (\d+)", message)
+    if found:  # else the bomb was stopped before it could say (killed at the time limit)
+        assert int(found.group(1)) < 32, message
+    for victim in VICTIMS:
+        assert rows[victim]["total"] == 10.0
+
+
+def test_forged_frames_are_the_attackers_failure(graded: tuple[str, dict[str, Any]]) -> None:
+    _, rows = graded
+    task = rows["a_frames"]["tasks"]["2.1"]
+    assert task["points"] == 0.0 and task["status"] in ("ok", "protocol", "crashed"), task
+    assert rows["a_frames"]["grader_error"] is None
+
+
+def test_the_neighbours_are_out_of_reach(graded: tuple[str, dict[str, Any]]) -> None:
+    mode, rows = graded
+    for victim in VICTIMS:
+        assert rows[victim]["tasks"]["2.1"]["status"] == "ok", (mode, rows[victim]["reason"])
+        assert rows[victim]["total"] == 10.0
+
+
+def test_a_forged_timestamp_in_a_zip_is_ignored(course_root: Path, tmp_path: Path) -> None:
+    """The submission time comes from the LMS (the times CSV, Canvas's LATE mark), never the zip."""
+    manifest = load_manifest()
+    released = course_root / "release" / A
+    zips = tmp_path / "zips"
+    zips.mkdir()
+    with zipfile.ZipFile(zips / "zeta_LATE_1_2_work.zip", "w") as zf:
+        for path in released.rglob("*"):
+            if path.is_file():
+                zf.write(path, path.relative_to(released).as_posix())
+        zf.writestr("timestamp.txt", "2000-01-01 00:00:00.000000 UTC\n")
+    with zipfile.ZipFile(zips / "omega.zip", "w") as zf:
+        for path in released.rglob("*"):
+            if path.is_file():
+                zf.write(path, path.relative_to(released).as_posix())
+        zf.writestr("timestamp.txt", "2000-01-01 00:00:00.000000 UTC\n")
+    times = tmp_path / "times.csv"
+    times.write_text("student,submitted_at\nomega,2026-11-27T09:30:00Z\n")
+    intakes = batch.intake_zips(zips, course_root, manifest[A], times=batch.read_times(times))
+    assert all(i.rejected is None for i in intakes)
+    options = batch.Options(
+        workers=1,
+        limits=sandbox.Limits(timeout=10, memory_mb=600),
+        progress=False,
+        log=lambda _: None,
+        gradebook=False,
+        students=["zeta", "omega"],
+        out=tmp_path / "out",
+    )
+    rows = {r["student"]: r for r in batch.grade_assignment(A, course_root, options).rows}
+    assert rows["zeta"]["timestamp"] is None
+    assert "LATE" in rows["zeta"]["time_source"]
+    assert rows["omega"]["timestamp"].startswith("2026-11-27 09:30:00")
+    assert "CSV" in rows["omega"]["time_source"]
+    text = (tmp_path / "out" / "grades.csv").read_text()
+    assert "2000-01-01" not in text and "submission-times CSV" in text
+
+
+def test_the_dedicated_uid_check_skips_missing_path_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pythonXY.zip`` on ``sys.path`` does not exist: it must not veto the dedicated user ids."""
+    from autograder.sandbox import confine
+
+    missing = str(Path(sys.base_prefix) / "lib" / "python311.zip")
+    monkeypatch.setattr(sys, "path", [missing, *sys.path])
+    assert missing not in confine.child_sys_path()
+    assert confine.readable_by_others(str(tmp_path)) is bool(
+        all(p.stat().st_mode & 0o001 for p in tmp_path.parents) and tmp_path.stat().st_mode & 0o004
+    )
