@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nbgrader autograde, sequential: {t_nbgrader:7.1f} s  ({t_nbgrader / n:.2f} s per submission)")
         print(f"batch grader:                   {t_batch:7.1f} s  ({t_batch / n:.2f} s per submission)")
         print(f"throughput ratio (nbgrader time / batch time): {t_nbgrader / t_batch:.1f}x")
+        startup_costs()
         return 1 if disagree else 0
     finally:
         for k, v in env_backup.items():
@@ -166,6 +167,31 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def startup_costs(children: int = 10) -> None:
+    """What one sandboxed child costs to start, per sandbox mode: a child that imports the package
+    and runs one trivial case, timed end to end (median of ``children``)."""
+    import statistics
+
+    from autograder import sandbox
+
+    conv = (REPO / "solutions" / "cnnlab" / "conv.py").read_bytes()
+    spec = sandbox.TaskSpec("1.1", "conv", "conv_output_size", [(5, 3, 1, 0)])
+    print()
+    print(f"sandbox start-up per child (median of {children}, child imports cnnlab and runs one case):")
+    for name, bubblewrap in (("bubblewrap", True), ("fallback", False)):
+        mode = sandbox.sandbox_mode(bubblewrap=bubblewrap)
+        if bubblewrap and not mode.bwrap:
+            print(f"  {name}: not available ({'; '.join(mode.advice)})")
+            continue
+        box = sandbox.Sandbox(REPO / "cnnlab", sandbox.Limits(timeout=30), mode=mode)
+        times = []
+        for _ in range(children):
+            t = time.perf_counter()
+            box.run({"cnnlab/conv.py": conv}, [spec], {}, ["conv"], [])
+            times.append(time.perf_counter() - t)
+        print(f"  {name:10s}: {1000 * statistics.median(times):6.0f} ms")
 
 
 if __name__ == "__main__":
