@@ -20,7 +20,7 @@ help:
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,grader,torch,book]'
+	$(PY) -m pip install --quiet -e '.[dev,grader,dask,postgres,torch,book]'
 	touch $(STAMP)
 
 setup: $(STAMP)

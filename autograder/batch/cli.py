@@ -29,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="with --zips: a submission-times CSV exported from the LMS (student, submitted_at)",
     )
+    parser.add_argument(
+        "--scheduler",
+        help="grade on a Dask cluster: tcp://HOST:PORT of its scheduler, or 'local' for a LocalCluster "
+        "here (default: $CNNLAB_DASK_SCHEDULER, else a local process pool)",
+    )
     parser.add_argument("--student", action="append", dest="students", help="only this student (repeatable)")
     parser.add_argument("--workers", type=int, default=0, help="parallel workers (default: one per core)")
     parser.add_argument(
@@ -74,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         students=args.students,
         zips=args.zips,
         times=args.times,
+        scheduler=args.scheduler,
         allow_unconfined=args.allow_unconfined,
         progress=not args.quiet,
         log=(lambda s: None) if args.quiet else print,

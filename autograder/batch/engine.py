@@ -33,6 +33,8 @@ class Engine(Protocol):
 
     def run(self, jobs: list[Job]) -> Iterator[dict[str, Any]]: ...
 
+    def close(self) -> None: ...
+
 
 def cores() -> int:
     """The cores this process may run on."""
@@ -87,6 +89,9 @@ class LocalPool:
         self.preload = preload
         self.description = f"local pool of {self.workers} worker processes"
 
+    def close(self) -> None:
+        pass
+
     def run(self, jobs: list[Job]) -> Iterator[dict[str, Any]]:
         if not jobs:
             return
@@ -133,6 +138,14 @@ class LocalPool:
                     yield error_row(job, f"{type(exc).__name__}: {exc}")
 
 
-def make_engine(workers: int = 0, preload: Preload | None = None) -> Engine:
-    """The engine the batch grader uses: the local pool (the one place to choose another)."""
+def make_engine(
+    workers: int = 0, preload: Preload | None = None, scheduler: str | None = None, log: Any = print
+) -> Engine:
+    """The engine the batch grader uses (the one place to choose): a Dask cluster when a scheduler
+    is given (``--scheduler`` or ``$CNNLAB_DASK_SCHEDULER``), else the local pool."""
+    scheduler = scheduler or os.environ.get("CNNLAB_DASK_SCHEDULER") or None
+    if scheduler:
+        from autograder.batch.dask_engine import DaskEngine
+
+        return DaskEngine(scheduler, workers, log)
     return LocalPool(workers, preload)

@@ -9,12 +9,17 @@ both graders give honest submissions the same points.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autograder import cases, sandbox
+from autograder.batch import store
 from autograder.batch.store import GRADER_VERSION
 from autograder.reference import load_reference
 
@@ -38,7 +43,47 @@ class Job:
     timestamp: str | None
     time_source: str  # where the time came from (the LMS, nbgrader's exchange, none)
     limits: sandbox.Limits
-    release_pkg: Path  # the released cnnlab/ the sandbox provides (read-only)
+    release: Release  # the released cnnlab/ the sandbox provides (read-only)
+    grader: str = ""  # the client's grader hash: a worker running other code refuses the job
+
+
+@dataclass(frozen=True)
+class Release:
+    """The released ``cnnlab/`` package as bytes (it travels with the jobs: no shared file system)."""
+
+    files: tuple[tuple[str, bytes], ...]
+    digest: str
+
+    @classmethod
+    def read(cls, folder: Path) -> Release:
+        files = tuple(
+            (p.name, p.read_bytes()) for p in sorted(Path(folder).iterdir()) if p.suffix in (".py", ".json")
+        )
+        h = hashlib.sha256()
+        for name, data in files:
+            h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+        return cls(files, h.hexdigest())
+
+    def folder(self) -> Path:
+        """The package on this machine's disk, read-only to everyone but its owner (made once per
+        content, under the system's temporary folder)."""
+        base = Path(tempfile.gettempdir()) / f"cnnlab-release-{self.digest[:16]}-{os.getuid()}"
+        target = base / "cnnlab"
+        if (base / ".complete").is_file():
+            return target
+        staging = Path(tempfile.mkdtemp(prefix=".cnnlab-release-", dir=tempfile.gettempdir()))
+        (staging / "cnnlab").mkdir()
+        for name, data in self.files:
+            (staging / "cnnlab" / name).write_bytes(data)
+            (staging / "cnnlab" / name).chmod(0o644)
+        (staging / "cnnlab").chmod(0o755)
+        (staging / ".complete").write_text(self.digest)
+        staging.chmod(0o755)
+        try:
+            os.rename(staging, base)
+        except OSError:  # another worker made it first
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
 
 
 _WORKER = {"slot": 0, "owns_children": False}
@@ -104,6 +149,9 @@ def grade_job(job: Job) -> dict[str, Any]:
     ref = load_reference()
     checks = cases.checks_module(ref)
     row = _new_row(job)
+    if job.grader and job.grader != store.grader_hash():
+        row["grader_error"] = "this worker runs another version of the grader (update its checkout)"
+        return _finish(row, job, 0.0)
     outcomes = None
     try:
         case_lists = {}
@@ -117,7 +165,7 @@ def grade_job(job: Job) -> dict[str, Any]:
             tasks = ref.tasks.TASKS
             own = {m: [t.function for t in tasks.values() if t.module == m] for m in cases.ISOLATED_MODULES}
             modules = sorted({m for _, m, _, _ in job.tasks} | {Path(f).stem for f in job.files})
-            box = sandbox.Sandbox(job.release_pkg, job.limits, slot=_WORKER["slot"])
+            box = sandbox.Sandbox(job.release.folder(), job.limits, slot=_WORKER["slot"])
             outcomes, info = box.run(job.files, specs, own, modules, list(cases.ISOLATED_MODULES))
             row["sandbox"] = {"children": info.get("children"), "hello": info.get("hello")}
         for i, (task_id, _module, function, maximum) in enumerate(job.tasks):

@@ -7,7 +7,6 @@ import csv
 import json
 import os
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -165,36 +164,29 @@ def write_summary(out: Path, summary: dict[str, Any]) -> Path | None:
 
 
 class Progress:
-    """A one-line progress counter on stderr (redrawn in place on a terminal)."""
+    """A progress bar on stderr (tqdm): submissions done, with how many were cached and how many
+    failed (grader errors, retried by the next run)."""
 
     def __init__(self, total: int, enabled: bool = True) -> None:
-        self.total, self.done, self.cached, self.start = total, 0, 0, time.monotonic()
-        self.enabled = enabled and total > 0
-        self.tty = sys.stderr.isatty()
-        self.last = -1.0
+        self.total, self.done, self.cached, self.failed = total, 0, 0, 0
+        self.bar = None
+        if enabled and total > 0:
+            from tqdm import tqdm
 
-    def update(self, student: str, cached: bool = False) -> None:
+            self.bar = tqdm(total=total, desc="grade", unit="sub", file=sys.stderr, mininterval=0.5)
+
+    def update(self, student: str, cached: bool = False, failed: bool = False) -> None:
         self.done += 1
         self.cached += cached
-        if not self.enabled:
-            return
-        elapsed = time.monotonic() - self.start
-        graded = self.done - self.cached
-        rate = elapsed / graded if graded else 0.0
-        eta = rate * (self.total - self.done)
-        line = (
-            f"[grade] {self.done}/{self.total} ({self.cached} cached) {elapsed:5.1f} s"
-            + (f", ETA {eta:4.0f} s" if graded and self.done < self.total else "")
-            + f"  {student}"
-        )
-        if self.tty:
-            sys.stderr.write("\r" + line[:100].ljust(100))
+        self.failed += failed
+        if self.bar is not None:
+            graded = self.done - self.cached - self.failed
+            self.bar.set_postfix_str(
+                f"{graded} graded, {self.cached} cached, {self.failed} failed  {student}"
+            )
+            self.bar.update(1)
             if self.done == self.total:
-                sys.stderr.write("\n")
-        elif self.done == self.total or elapsed - self.last >= 5:
-            sys.stderr.write(line + "\n")
-            self.last = elapsed
-        sys.stderr.flush()
+                self.bar.close()
 
 
 def format_table(rows: list[dict[str, Any]], assignment: Assignment) -> str:

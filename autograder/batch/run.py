@@ -30,7 +30,7 @@ from autograder.batch.intake import (
     read_times,
     submission_time,
 )
-from autograder.batch.judge import Job
+from autograder.batch.judge import Job, Release
 from autograder.batch.notebooks import check_notebooks
 from autograder.batch.reports import Progress, write_reports
 from autograder.manifest import Assignment, load_manifest
@@ -53,6 +53,7 @@ class Options:
     students: list[str] | None = None
     zips: Path | None = None
     times: Path | None = None  # a submission-times CSV exported from the LMS (with zips)
+    scheduler: str | None = None  # a Dask scheduler address, "local", or None for the local pool
     allow_unconfined: bool = False  # run student code even where no sandbox is possible
     progress: bool = True
     log: Callable[[str], None] = print
@@ -120,13 +121,20 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
     # 3. the engine runs the judge (4) on each job, each in its own sandbox
     delay = float(os.environ.get(TEST_DELAY_ENV) or 0)
     preload = Preload(options.gradebook)
-    for row in make_engine(options.workers, preload).run(pending):
-        if not row.get("grader_error"):
-            store.save_result(out, row)
-        rows[row["student"]] = row
-        progress.update(row["student"])
-        if delay:
-            time.sleep(delay)
+    engine = make_engine(options.workers, preload, options.scheduler, log) if pending else None
+    if engine is not None:
+        log(f"engine: {engine.description}")
+    try:
+        for row in engine.run(pending) if engine else ():
+            if not row.get("grader_error"):
+                store.save_result(out, row)
+            rows[row["student"]] = row
+            progress.update(row["student"], failed=bool(row.get("grader_error")))
+            if delay:
+                time.sleep(delay)
+    finally:
+        if engine is not None:
+            engine.close()
     ordered = [rows[j.student] for j in jobs]
     preload.join()
     # 5. the gradebook and the reports
@@ -176,6 +184,8 @@ def _jobs(
         )
     release_nbs = store.release_notebooks(root, assignment)
     fixed = store.fixed_key(release_pkg, task_rows, options.limits)
+    release = Release.read(release_pkg)
+    grader = store.grader_hash()
     zip_notes = {i.student: i.notes for i in intakes if i.student}
     jobs = []
     for student, sub in subs + [(s, None) for s in sorted(rejected) if s not in {x for x, _ in subs}]:
@@ -199,7 +209,8 @@ def _jobs(
                 timestamp=when,
                 time_source=source,
                 limits=options.limits,
-                release_pkg=release_pkg,
+                release=release,
+                grader=grader,
             )
         )
     return jobs

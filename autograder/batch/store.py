@@ -8,6 +8,7 @@ A row with a grader error is never saved, so it is retried.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -64,6 +65,7 @@ def release_notebooks(root: Path, assignment: Assignment) -> dict[str, Path]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
 def grader_hash() -> str:
     """A hash of the grader's own code and the reference: results of another grader are stale."""
     h = hashlib.sha256(GRADER_VERSION.encode())
