@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import database
 from autograder.manifest import Assignment, ManifestError, exclude_overwriting, load_manifest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,15 +63,15 @@ def course_root() -> Path:
 
 
 def db_url(root: Path) -> str:
-    """The gradebook URL, as ``nbgrader_config.py`` sets it."""
-    return os.environ.get("CNNLAB_DB_URL") or f"sqlite:///{Path(root).resolve() / 'gradebook.db'}"
+    """The gradebook URL, as ``nbgrader_config.py`` sets it (:mod:`autograder.database`)."""
+    return database.db_url(root)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Running nbgrader
 # ---------------------------------------------------------------------------------------------------
 
-# Harmless output of every nbgrader run (see /work/shared/notes/nbgrader-facts.md).
+# Harmless output of every nbgrader run (see the team's nbgrader notes).
 _NOISE = (
     re.compile(r"SAWarning: Object of type <\w+> not in session"),
     re.compile(r"Kernel is running over TCP without encryption"),
@@ -275,7 +276,23 @@ def release(
     problems = check_release(root, manifest)
     if problems:
         raise CourseError("RELEASE CHECK FAILED: the release leaks solutions:\n  " + "\n  ".join(problems))
+    set_due_dates(root, manifest)
     log(f"released {len(manifest)} assignments into {root / 'release'}; release check passed")
+
+
+def set_due_dates(root: Path, manifest: dict[str, Assignment]) -> None:
+    """Each assignment's ``due`` of the manifest as its ``duedate`` in nbgrader's gradebook (where
+    nbgrader's late-penalty plugin reads it)."""
+    from nbgrader.api import Gradebook
+
+    dated = {name: a.due for name, a in manifest.items() if a.due}
+    if not dated:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Gradebook(db_url(root), "cnnlab") as gb:
+            for name, due in dated.items():
+                gb.update_or_create_assignment(name, duedate=due)
 
 
 # --- the release check ------------------------------------------------------------------------------
@@ -775,6 +792,12 @@ def demo(root: Path | None = None, verbose: bool = False, log=print) -> Table:
     t0 = time.perf_counter()
     manifest = load_manifest()
     log(f"course root: {root}")
+    url = db_url(root)
+    try:
+        database.check(url)
+    except database.DatabaseError as err:
+        raise CourseError(str(err)) from None
+    log(f"gradebook: {database.describe(url)}")
     others = sorted(set(submitted_students(root)) - set(STUDENTS))
     if others:
         raise CourseError(

@@ -42,6 +42,7 @@ class Assignment:
     notebooks: tuple[str, ...]  # notebook file names, e.g. ("02_conv_layer.ipynb",)
     files: tuple[str, ...]  # student-editable files, relative to the assignment folder
     points: dict[str, int | float] = field(default_factory=dict)  # task ID -> points
+    due: str | None = None  # the due date, ISO 8601 in UTC (autograder/deadlines.py)
 
     @property
     def tasks(self) -> list[str]:
@@ -86,7 +87,7 @@ def load_manifest(path: str | Path = MANIFEST_PATH) -> dict[str, Assignment]:
         where = f"{path.name}: assignments.{name}"
         if not isinstance(entry, dict):
             raise ManifestError(f"{where} must be a table")
-        unknown = set(entry) - {"notebooks", "files", "points"}
+        unknown = set(entry) - {"notebooks", "files", "points", "due"}
         if unknown:
             raise ManifestError(f"{where}: unknown keys {sorted(unknown)}")
         notebooks = _strings(entry.get("notebooks"), f"{where}.notebooks")
@@ -107,7 +108,14 @@ def load_manifest(path: str | Path = MANIFEST_PATH) -> dict[str, Assignment]:
             if task in seen_tasks:
                 raise ManifestError(f"{where}.points: task {task} is already graded in {seen_tasks[task]}")
             seen_tasks[task] = name
-        manifest[name] = Assignment(name, notebooks, files, dict(points))
+        due = entry.get("due")
+        if due is not None:
+            if not hasattr(due, "isoformat"):
+                raise ManifestError(f"{where}.due must be a TOML date-time such as 2026-12-10T23:59:00Z")
+            if getattr(due, "tzinfo", None) is None:
+                raise ManifestError(f"{where}.due must name its time zone (e.g. end with Z for UTC)")
+            due = due.isoformat()
+        manifest[name] = Assignment(name, notebooks, files, dict(points), due)
     return manifest
 
 

@@ -31,11 +31,11 @@ HERE = Path(__file__).resolve().parent  # autograder/
 REPO = HERE.parent
 
 
-def _load_manifest_module():
-    """``autograder/manifest.py``, loaded by path: nbgrader's own ``sys.path`` stays as it is."""
-    name = "_cnnlab_manifest"
+def _load_module(stem: str):
+    """``autograder/<stem>.py``, loaded by path: nbgrader's own ``sys.path`` stays as it is."""
+    name = f"_cnnlab_{stem}"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HERE / "manifest.py")
+        spec = importlib.util.spec_from_file_location(name, HERE / f"{stem}.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)
@@ -46,8 +46,17 @@ def _load_manifest_module():
 ROOT = Path(os.environ.get("CNNLAB_COURSE_ROOT") or HERE / "course").resolve()
 c.CourseDirectory.root = str(ROOT)
 c.CourseDirectory.course_id = "cnnlab"
-if os.environ.get("CNNLAB_DB_URL"):
-    c.CourseDirectory.db_url = os.environ["CNNLAB_DB_URL"]
+# --- the gradebook: SQLite in the course root, or $CNNLAB_DB_URL (PostgreSQL) -------------------------
+# A configured database that cannot be reached stops the command: never a silent SQLite instead.
+_database = _load_module("database")
+_db_url = _database.db_url(ROOT)
+if os.environ.get(_database.ENV):
+    c.CourseDirectory.db_url = _db_url
+    try:
+        _database.check(_db_url)
+    except _database.DatabaseError as err:
+        raise SystemExit(f"[cnnlab] {err}") from None
+print(f"[cnnlab] gradebook: {_database.describe(_db_url)}", file=sys.stderr)
 
 # nbgrader runs the `alembic` command (gradebook migrations) by name: without the venv's bin/ on PATH
 # (nbgrader started as .venv/bin/nbgrader from a shell without the venv activated) creating the
@@ -62,7 +71,7 @@ if _bindir not in os.environ.get("PATH", "").split(os.pathsep):
 # traitlets only logs an exception raised by a config file, and nbgrader then goes on WITHOUT this
 # file (course root = the working directory, nothing excluded): SystemExit stops the command instead.
 try:
-    _manifest = _load_manifest_module()
+    _manifest = _load_module("manifest")
 except Exception as err:
     raise SystemExit(f"[cnnlab] nbgrader_config.py: cannot load autograder/manifest.py: {err}") from err
 try:
@@ -93,6 +102,25 @@ c.Execute.extra_arguments = [
     "--InteractiveShell.xmode=Plain",
 ]
 c.Execute.timeout = 120  # seconds per cell
+
+# --- late submissions: the policy of assignments.toml's [late] table (autograder/deadlines.py) -------
+_deadlines = _load_module("deadlines")
+try:
+    _policy = _deadlines.load_policy()
+except ValueError as err:
+    raise SystemExit(f"[cnnlab] {err}") from None
+if _policy.method in ("none", "zero"):
+    c.LateSubmissionPlugin.penalty_method = _policy.method
+else:
+    from nbgrader.plugins import LateSubmissionPlugin
+
+    class CnnlabLatePenalty(LateSubmissionPlugin):
+        """``per_hour`` points off per started hour late (nbgrader's own hook, the course's policy)."""
+
+        def late_submission_penalty(self, student_id, score, total_seconds_late):
+            return _policy.penalty(score, total_seconds_late)
+
+    c.AssignLatePenalties.plugin_class = CnnlabLatePenalty
 
 # --- feedback --------------------------------------------------------------------------------------
 # nbgrader's feedback shows the restored hidden tests unless they are cleared again.

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder import sandbox
+from autograder import database, sandbox
 from autograder.batch.reports import format_table
 from autograder.batch.run import BatchError, Options, grade_assignment
 from autograder.manifest import ManifestError, load_manifest
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"summary:    {result.out / 'summary.md'} and summary.png")
                 if options.gradebook and not result.gradebook_problem:
                     print(
-                        f"gradebook:  {root / 'gradebook.db'} "
+                        f"gradebook:  {database.describe(database.db_url(root))} "
                         "(nbgrader export / formgrader / generate_feedback)"
                     )
             for row in result.grader_errors:

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from autograder import database
 from autograder.batch.notebooks import grade_id, read_notebook
 from autograder.manifest import Assignment
 from autograder.reference import load_reference
@@ -24,38 +25,17 @@ def write_gradebook(root: Path, assignment: Assignment, rows: list[dict[str, Any
     each grade cell; ``needs_manual_grade`` only where a manual score exists). Returns a problem."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from autograder.course import db_url
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with Gradebook(db_url(root), "cnnlab") as gb:
+        with Gradebook(database.db_url(root), "cnnlab") as gb:
             try:
                 gb.find_assignment(assignment.name)
             except MissingEntry:
                 return f"{assignment.name} is not in the gradebook (run `python -m autograder release`)"
             tasks = load_reference().tasks.TASKS
             for row in rows:
-                if row.get("grader_error"):
-                    continue
-                gb.update_or_create_student(row["student"])
-                kwargs = {}
-                if row.get("timestamp"):
-                    with contextlib.suppress(Exception):
-                        from nbgrader.utils import parse_utc
-
-                        parse_utc(row["timestamp"])
-                        kwargs["timestamp"] = row["timestamp"]
-                gb.update_or_create_submission(assignment.name, row["student"], **kwargs)
-                for task_id, info in row["tasks"].items():
-                    try:
-                        grade = gb.find_grade(
-                            tasks[task_id].marker, tasks[task_id].notebook, assignment.name, row["student"]
-                        )
-                    except MissingEntry:
-                        continue
-                    grade.auto_score = float(info["points"])
-                    grade.needs_manual_grade = grade.manual_score is not None
-                gb.db.commit()
+                if not row.get("grader_error"):
+                    database.retrying(lambda row=row: _write_student(gb, assignment, row, tasks))
     return None
 
 
@@ -137,3 +117,36 @@ def write_autograded(
         shutil.rmtree(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(staging, dest)
+
+
+def _write_student(gb: Any, assignment: Assignment, row: dict[str, Any], tasks: Any) -> None:
+    """One student's scores, in one transaction (rolled back, and so retried whole, on a conflict
+    with another grader writing at the same time). Writing the same row twice changes nothing."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        gb.update_or_create_student(row["student"])
+        kwargs = {}
+        if row.get("timestamp"):
+            with contextlib.suppress(Exception):
+                from nbgrader.utils import parse_utc
+
+                parse_utc(row["timestamp"])
+                kwargs["timestamp"] = row["timestamp"]
+        submission = gb.update_or_create_submission(assignment.name, row["student"], **kwargs)
+        for task_id, info in row["tasks"].items():
+            try:
+                grade = gb.find_grade(
+                    tasks[task_id].marker, tasks[task_id].notebook, assignment.name, row["student"]
+                )
+            except MissingEntry:
+                continue
+            grade.auto_score = float(info["points"])
+            grade.needs_manual_grade = grade.manual_score is not None
+        penalty = float(row.get("penalty") or 0.0)
+        for i, nb in enumerate(submission.notebooks):  # nbgrader keeps the late penalty per notebook
+            nb.late_submission_penalty = penalty if i == 0 else 0.0
+        gb.db.commit()
+    except Exception:
+        gb.db.rollback()
+        raise

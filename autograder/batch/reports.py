@@ -30,6 +30,9 @@ def write_csv(path: Path, assignment: Assignment, rows: list[dict[str, Any]]) ->
                 "reason",
                 "submitted_at",
                 "time_source",
+                "late_seconds",
+                "penalty",
+                "score",
             ]
         )
         for row in rows:
@@ -44,6 +47,9 @@ def write_csv(path: Path, assignment: Assignment, rows: list[dict[str, Any]]) ->
                     row["reason"],
                     row.get("timestamp") or "",
                     row.get("time_source") or "",
+                    f"{row.get('late_seconds', 0):g}",
+                    f"{row.get('penalty', 0):g}",
+                    f"{row.get('score', row['total']):g}",
                 ]
             )
     os.replace(tmp, path)

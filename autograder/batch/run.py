@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import sandbox
+from autograder import database, deadlines, sandbox
 from autograder.batch import store
 from autograder.batch.engine import Preload, make_engine
 from autograder.batch.gradebook import write_autograded, write_gradebook
@@ -96,6 +96,13 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
             "bubblewrap) or run on Linux >= 5.13 (Landlock), or pass --allow-unconfined to run student code "
             "with the grader's rights"
         )
+    if options.gradebook:
+        url = database.db_url(root)
+        try:
+            database.check(url)
+        except database.DatabaseError as err:
+            raise BatchError(str(err)) from None
+        log(f"gradebook: {database.describe(url)}")
     # 1. intake
     intakes: list[Intake] = []
     if options.zips:
@@ -137,6 +144,10 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
             engine.close()
     ordered = [rows[j.student] for j in jobs]
     preload.join()
+    policy, extensions = deadlines.load_policy(), deadlines.load_extensions(root)
+    for row in ordered:  # from the raw score every time: a penalty is never applied twice
+        extra = extensions.get((row["student"], name), 0.0)
+        row.update(deadlines.late_fields(row["total"], row.get("timestamp"), assignment.due, extra, policy))
     # 5. the gradebook and the reports
     gb_problem = None
     if options.gradebook and ordered:
