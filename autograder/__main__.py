@@ -11,6 +11,7 @@ Commands (the course root is ``autograder/course``, or ``$CNNLAB_COURSE_ROOT``):
 * ``autograde [--student S ...]``: autograde every submission, generate feedback, export the CSV and
   print the grade table;
 * ``table``: print the grade table from the gradebook;
+* ``export [--out DIR]``: ``grades.csv`` and Canvas's gradebook-import ``canvas.csv`` (:mod:`autograder.lms`);
 * ``grade ASSIGNMENT [--zips DIR] ...``: the batch grader (:mod:`autograder.batch`): parallel,
   sandboxed, resumable; writes the gradebook, a CSV, feedback and a class summary.
 
@@ -21,8 +22,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from autograder import course
+from autograder import course, database
 from autograder.manifest import ManifestError
 
 
@@ -46,10 +48,23 @@ def main(argv: list[str] | None = None) -> int:
     ag = sub.add_parser("autograde", help="autograde all submissions, feedback, export, table")
     ag.add_argument("--student", action="append", help="only this student (repeatable)")
     sub.add_parser("table", help="print the grade table from the gradebook")
+    ex = sub.add_parser(
+        "export", help="grades.csv and Canvas's gradebook-import canvas.csv from the gradebook"
+    )
+    ex.add_argument("--out", type=Path, help="output folder (default <course root>/export)")
     sub.add_parser("grade", help="batch-grade an assignment in parallel sandboxes (see: grade --help)")
     args = parser.parse_args(argv)
 
     root = course.course_root()
+    if args.command in ("demo", "release", "autograde", "table", "export"):
+        url = database.db_url(root)
+        try:
+            database.check(url)
+        except database.DatabaseError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        if args.command != "demo":  # the demo says it itself
+            print(f"gradebook: {database.describe(url)}", file=sys.stderr)
     try:
         if args.command == "demo":
             course.demo(root, args.verbose)
@@ -76,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"grades CSV: {path}\nfeedback HTML: {root / 'feedback'}")
         elif args.command == "table":
             print(course.grade_table(root).format())
+        elif args.command == "export":
+            from autograder import lms
+
+            plain, canvas = lms.write_exports(root, args.out)
+            print(f"grades CSV: {plain}\nCanvas import CSV: {canvas}")
     except (course.CourseError, ManifestError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -231,6 +231,15 @@ def intake_zips(
         intakes.append(chosen)
     for name in skipped:
         intakes.append(Intake(Path(folder) / name, None, f"{name}: no student id in the file name: skipped"))
+    canvas_ids = {}
+    for i in intakes:
+        m = CANVAS.match(i.zip.name[:-4]) if i.student else None
+        if m:
+            canvas_ids[i.student] = int(m.group("uid"))
+    if canvas_ids:
+        from autograder.lms import record_canvas_ids
+
+        record_canvas_ids(root, canvas_ids)  # for the Canvas gradebook export
     return intakes
 
 
