@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-MANIFEST = Path(__file__).resolve().parent / "assignments.toml"
+MANIFEST = Path(os.environ.get("CNNLAB_MANIFEST") or Path(__file__).resolve().parent / "assignments.toml")
 EXTENSIONS = "extensions.csv"
 METHODS = ("none", "zero", "per_hour")
 

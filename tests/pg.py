@@ -48,19 +48,27 @@ def server(dbnames: tuple[str, ...] = ("cnnlab",)) -> Iterator[dict[str, str]]:
     folder.chmod(0o755)
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
     run = {"check": True, "capture_output": True, "text": True, "env": env, "timeout": 120}
-    subprocess.run(_as_owner([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]), **run)
+    subprocess.run(
+        _as_owner([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]), **run
+    )
     options = f"-k {sock} -c listen_addresses='' -p {PORT} -c fsync=off"
     ctl = str(bindir / "pg_ctl")
-    subprocess.run(_as_owner([ctl, "-D", str(data), "-l", str(sock / "pg.log"), "-w", "-o", options, "start"]), **run)
+    subprocess.run(
+        _as_owner([ctl, "-D", str(data), "-l", str(sock / "pg.log"), "-w", "-o", options, "start"]), **run
+    )
     try:
         urls = {}
         for name in dbnames:
             subprocess.run(
-                _as_owner([str(bindir / "createdb"), "-h", str(sock), "-p", str(PORT), "-U", "postgres", name]),
+                _as_owner(
+                    [str(bindir / "createdb"), "-h", str(sock), "-p", str(PORT), "-U", "postgres", name]
+                ),
                 **run,
             )
             urls[name] = f"postgresql+psycopg://postgres@/{name}?host={sock}&port={PORT}"
         yield urls
     finally:
-        subprocess.run(_as_owner([ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]), env=env, check=False)
+        subprocess.run(
+            _as_owner([ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]), env=env, check=False
+        )
         shutil.rmtree(folder, ignore_errors=True)

@@ -87,6 +87,7 @@ class Release:
 
 
 _WORKER = {"slot": 0, "owns_children": False}
+SLOW_ENV = "CNNLAB_JUDGE_TEST_DELAY"  # tests only: seconds each job waits before grading
 
 
 def init_worker(slot: int) -> None:
@@ -146,6 +147,8 @@ def grade_job(job: Job) -> dict[str, Any]:
     The inputs of each task are drawn from the student's seeds, the student's functions run on them
     in the sandbox stage, and the outputs are judged here, outside the sandbox, with the reference."""
     start = time.monotonic()
+    if os.environ.get(SLOW_ENV):
+        time.sleep(float(os.environ[SLOW_ENV]))  # tests only: a worker to kill while it grades
     ref = load_reference()
     checks = cases.checks_module(ref)
     row = _new_row(job)

@@ -1,0 +1,367 @@
+"""Big classes: the batch grader on a Dask cluster, a PostgreSQL gradebook, deadlines, LMS export.
+
+Real components: a throwaway PostgreSQL server (``tests/pg.py``: Debian's binaries, a cluster in a
+temporary folder, a unix socket only), ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1
+(one of them SIGKILLed mid-batch), a ``LocalCluster``. Scores are compared with a local-pool run of
+the same submissions, never with numbers written here.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autograder import batch, course, database, deadlines, hidden, lms, secret
+from autograder.manifest import ManifestError, load_manifest
+from autograder.reference import ROOT
+
+sys.path.insert(0, str(Path(__file__).parent))
+import pg  # noqa: E402
+
+A = "02_conv_layer"
+CONV = "cnnlab/conv.py"
+SECRET = "big-class-secret"
+
+
+# --- deadlines: pure functions, hand-worked ------------------------------------------------------------
+
+
+def test_late_policies_follow_nbgrader_semantics() -> None:
+    assert deadlines.LatePolicy("none").penalty(7.0, 3600) == 0.0
+    assert deadlines.LatePolicy("zero").penalty(7.0, 1) == 7.0
+    assert deadlines.LatePolicy("zero").penalty(7.0, 0) == 0.0
+    per_hour = deadlines.LatePolicy("per_hour", 1.5)
+    assert per_hour.penalty(7.0, 1) == 1.5  # a started hour counts
+    assert per_hour.penalty(7.0, 3600) == 1.5
+    assert per_hour.penalty(7.0, 3601) == 3.0
+    assert per_hour.penalty(2.0, 10 * 3600) == 2.0  # never below zero
+
+
+def test_seconds_late_with_an_extension() -> None:
+    due = "2026-12-10T23:59:00+00:00"
+    assert deadlines.seconds_late("2026-12-11 00:09:00.000000 UTC", due) == 600.0
+    assert deadlines.seconds_late("2026-12-11 00:09:00.000000 UTC", due, extension_hours=1) == 0.0
+    assert deadlines.seconds_late("2026-12-10T22:00:00Z", due) == 0.0
+    assert deadlines.seconds_late(None, due) == 0.0 and deadlines.seconds_late("2026-12-11", None) == 0.0
+
+
+def test_a_penalty_is_applied_once() -> None:
+    policy = deadlines.LatePolicy("per_hour", 1.0)
+    first = deadlines.late_fields(10.0, "2026-12-11T02:00:00Z", "2026-12-10T23:59:00Z", 0.0, policy)
+    again = deadlines.late_fields(10.0, "2026-12-11T02:00:00Z", "2026-12-10T23:59:00Z", 0.0, policy)
+    assert first == again == {"late_seconds": 7260.0, "penalty": 3.0, "score": 7.0}
+
+
+def test_manifest_due_dates_need_a_zone(tmp_path: Path) -> None:
+    text = '[assignments.x]\nnotebooks = ["x.ipynb"]\npoints = { "1.1" = 1 }\ndue = 2026-12-10T23:59:00\n'
+    (tmp_path / "m.toml").write_text(text)
+    with pytest.raises(ManifestError, match="time zone"):
+        load_manifest(tmp_path / "m.toml")
+    (tmp_path / "m.toml").write_text(text.replace(":00\n", ":00Z\n"))
+    assert load_manifest(tmp_path / "m.toml")["x"].due == "2026-12-10T23:59:00+00:00"
+
+
+def test_a_bad_late_policy_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "m.toml").write_text('[late]\nmethod = "half"\n')
+    with pytest.raises(ValueError, match="late.method"):
+        deadlines.load_policy(tmp_path / "m.toml")
+
+
+# --- the course, in PostgreSQL ---------------------------------------------------------------------------
+
+
+def _students() -> dict[str, str]:
+    """Twelve submissions: complete, half done, and classic mistakes (reference variants)."""
+    full = course.reference_variant("conv", None, ())
+    half = course.reference_variant("conv", ["1.1", "1.2", "2.1"], ())
+    stride = course.reference_variant("conv", None, ("conv2d_stride_ignored",))
+    kinds = [full, half, stride]
+    return {f"s{i:02d}": kinds[i % 3] for i in range(12)}
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Any:
+    if pg.binaries() is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    with pg.server(("cnnlab", "other")) as urls:
+        yield urls
+
+
+@pytest.fixture(scope="module")
+def pg_course(tmp_path_factory: pytest.TempPathFactory, postgres: dict[str, str]) -> Any:
+    """A released course whose gradebook is the throwaway PostgreSQL, with twelve submissions and a
+    local-pool run of them as the reference for every other engine."""
+    keys = ("CNNLAB_COURSE_ROOT", secret.SECRET_ENV, hidden.SEED_ENV, database.ENV)
+    saved = {k: os.environ.get(k) for k in keys}
+    root = tmp_path_factory.mktemp("pgcourse")
+    os.environ.update({"CNNLAB_COURSE_ROOT": str(root), secret.SECRET_ENV: SECRET})
+    os.environ[database.ENV] = postgres["cnnlab"]
+    os.environ.pop(hidden.SEED_ENV, None)
+    manifest = load_manifest()
+    course.release(root, {A: manifest[A]}, log=lambda _: None)
+    for student, text in _students().items():
+        batch.fabricate_submission(root, student, manifest[A], {CONV: text})
+    local = batch.grade_assignment(
+        A,
+        root,
+        batch.Options(workers=2, progress=False, log=lambda _: None, gradebook=False, out=root / "out-local"),
+    )
+    yield root, {r["student"]: r for r in local.rows}
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def _gradebook_points(root: Path) -> dict[str, dict[str, float]]:
+    table = course.grade_table(root, None, {A: load_manifest()[A]})
+    return {s: {t: table.points(s, t) for t in ("2.1", "2.2")} for s in table.rows}
+
+
+def _points(rows: dict[str, Any]) -> dict[str, dict[str, float]]:
+    return {s: {t: r["tasks"][t]["points"] for t in ("2.1", "2.2")} for s, r in rows.items()}
+
+
+def _cli(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    full = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "autograder", *args],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_the_batch_grader_writes_the_postgresql_gradebook(pg_course: Any) -> None:
+    root, local = pg_course
+    run = _cli(["grade", A, "--quiet"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert _gradebook_points(root) == _points(local)
+    # the partial credit is real, not all-or-nothing
+    assert any(0 < r["total"] < 10 for r in local.values())
+
+
+@pytest.mark.slow
+def test_two_graders_at_once_lose_nothing(pg_course: Any) -> None:
+    root, local = pg_course
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "autograder",
+                "grade",
+                A,
+                "--force",
+                "--quiet",
+                "--out",
+                str(root / f"twin{i}"),
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+    assert _gradebook_points(root) == _points(local)
+
+
+def test_an_unreachable_postgresql_is_an_error_not_sqlite(
+    tmp_path: Path, postgres: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = postgres["cnnlab"].replace(f"port={pg.PORT}", f"port={pg.PORT + 1}")
+    monkeypatch.setenv("CNNLAB_DB_URL", bad)
+    monkeypatch.setenv("CNNLAB_COURSE_ROOT", str(tmp_path))
+    run = _cli(["table"])
+    assert run.returncode == 1 and "cannot be reached" in run.stderr, run.stderr
+    # nbgrader's own commands load nbgrader_config.py, which refuses the same way
+    nb = course.run_nbgrader(["db", "student", "list"], tmp_path)
+    assert not nb.ok and "cannot be reached" in nb.output, nb.output[-2000:]
+    assert not (tmp_path / "gradebook.db").exists()
+
+
+def test_every_command_names_its_database(
+    tmp_path: Path, postgres: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CNNLAB_COURSE_ROOT", str(tmp_path))
+    monkeypatch.setenv("CNNLAB_DB_URL", postgres["other"])
+    run = _cli(["table"])
+    assert "gradebook: postgresql database 'other'" in run.stderr, run.stderr
+    assert (
+        "gradebook: postgresql database 'other'"
+        in course.run_nbgrader(["db", "student", "list"], tmp_path).output
+    )
+    monkeypatch.delenv("CNNLAB_DB_URL")
+    run = _cli(["table"])
+    assert "gradebook: SQLite" in run.stderr, run.stderr
+
+
+@pytest.mark.slow
+def test_late_penalty_extension_and_lms_export(pg_course: Any, tmp_path: Path) -> None:
+    """A due date, a per-hour policy, an extension for one student: the batch grader's CSV, the
+    gradebook and the Canvas export agree, and a re-run does not penalise twice."""
+    root, local = pg_course
+    manifest_text = (ROOT / "autograder" / "assignments.toml").read_text()
+    manifest_text = manifest_text.replace('[late]\nmethod = "none"', '[late]\nmethod = "per_hour"\nper_hour = 1.0')
+    manifest_text = manifest_text.replace(
+        "[assignments.02_conv_layer]", "[assignments.02_conv_layer]\ndue = 2026-11-26T08:30:00Z"
+    )  # the fabricated timestamps are 2026-11-26 10:00 UTC: 1.5 h late
+    manifest = tmp_path / "assignments.toml"
+    manifest.write_text(manifest_text)
+    (root / deadlines.EXTENSIONS).write_text("student,assignment,hours\ns00,02_conv_layer,2\n")
+    env = {"CNNLAB_MANIFEST": str(manifest)}
+    try:
+        for _ in range(2):  # the second run is cached: the penalty is recomputed, not added again
+            run = _cli(["grade", A, "--quiet", "--out", str(root / "late")], env)
+            assert run.returncode == 0, run.stderr[-3000:]
+        with open(root / "late" / "grades.csv", newline="") as fh:
+            rows = {r["student_id"]: r for r in csv.DictReader(fh)}
+        for student, row in rows.items():
+            raw = local[student]["total"]
+            expected = 0.0 if student == "s00" else min(raw, 2.0)
+            assert float(row["penalty"]) == expected, (student, row)
+            assert float(row["score"]) == raw - expected
+        plain, canvas = lms.write_exports(root, tmp_path / "export")
+        with open(canvas, newline="") as fh:
+            lines = list(csv.reader(fh))
+        assert lines[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+        assert lines[1][0] == "Points Possible" and lines[1][5 + list(load_manifest()).index(A)] == "10"
+        col = 5 + list(load_manifest()).index(A)
+        exported = {line[3]: float(line[col]) for line in lines[2:] if line[col]}
+        assert exported == {s: float(r["score"]) for s, r in rows.items()}
+        with open(plain, newline="") as fh:
+            assert {r["student_id"] for r in csv.DictReader(fh) if r["assignment"] == A} == set(rows)
+    finally:
+        (root / deadlines.EXTENSIONS).unlink()
+
+
+# --- Dask ------------------------------------------------------------------------------------------------
+
+
+def test_dask_local_cluster_grades_like_the_local_pool(pg_course: Any) -> None:
+    """Identical submissions (every third student) are graded as tasks of their own: none is lost."""
+    root, local = pg_course
+    options = batch.Options(
+        scheduler="local", workers=2, progress=False, log=lambda _: None, gradebook=False, out=root / "out-lc"
+    )
+    rows = {r["student"]: r for r in batch.grade_assignment(A, root, options).rows}
+    assert _points(rows) == _points(local)
+    assert [r["reason"] for r in rows.values()] == [r["reason"] for r in local.values()]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_batch_loses_no_row(pg_course: Any, tmp_path: Path) -> None:
+    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1; one worker (nanny and all)
+    is SIGKILLed while it grades: every student is in the PostgreSQL gradebook exactly once, with the
+    points of the local pool."""
+    root, local = pg_course
+    dask = Path(sys.executable).parent / "dask"
+    if not dask.exists():
+        pytest.skip("dask is not installed (pip install -e '.[dask]')")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CNNLAB_JUDGE_TEST_DELAY": "0.7"}
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    procs: list[subprocess.Popen] = []
+
+    def start(args: list[str], name: str) -> subprocess.Popen:
+        out = open(logs / f"{name}.log", "w")  # noqa: SIM115
+        proc = subprocess.Popen([str(dask), *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+        procs.append(proc)
+        return proc
+
+    try:
+        start(
+            ["scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", "127.0.0.1:0"],
+            "s",
+        )
+        address = f"tcp://127.0.0.1:{port}"
+        workers = [
+            start(
+                [
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--dashboard-address",
+                    "127.0.0.1:0",
+                    "--name",
+                    f"w{i}",
+                ],
+                f"w{i}",
+            )  # fmt: skip
+            for i in range(2)
+        ]
+        from distributed import Client
+
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=60)
+        out = root / "out-dask"
+        grader = subprocess.Popen(
+            [sys.executable, "-m", "autograder", "grade", A, "--scheduler", address, "--force", "--quiet",
+             "--out", str(out)],  # fmt: skip
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while len(list((out / "results").glob("*.json"))) < 3:
+            assert grader.poll() is None, grader.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "no results"
+            time.sleep(0.05)
+        os.killpg(workers[0].pid, signal.SIGKILL)  # the nanny and its worker: a lost machine
+        _, err = grader.communicate(timeout=300)
+        assert grader.returncode == 0, err[-3000:]
+    finally:
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=30)
+    results = sorted(p.stem for p in (out / "results").glob("*.json"))
+    assert results == sorted(local)
+    assert _gradebook_points(root) == _points(local)
+    with open(out / "grades.csv", newline="") as fh:
+        students = [r["student_id"] for r in csv.DictReader(fh)]
+    assert sorted(students) == sorted(local)  # every student exactly once
+
+
+def test_the_dashboard_of_a_local_cluster_binds_loopback() -> None:
+    from autograder.batch.dask_engine import DaskEngine
+
+    engine = DaskEngine("local", workers=1, log=lambda _: None)
+    try:
+        link = engine.client.dashboard_link
+        assert link.startswith("http://127.0.0.1:"), link
+        assert engine.client.scheduler.address.startswith("tcp://127.0.0.1:")
+    finally:
+        engine.close()
