@@ -15,6 +15,13 @@ error, missing file, notebook not JSON, check cell deleted), then time
 check that both give the same points per task to every honest submission (complete, partial,
 mistaken: the broken ones are graded differently on purpose, see ``autograder/batch.py``), and print
 both times and the throughput ratio. A benchmark, not a test: it takes several minutes.
+
+    .venv/bin/python benchmarks/grade_bench.py --scheduler local          # or tcp://HOST:PORT
+
+instead compares the batch grader's two engines on a big class: 400 submissions over the four
+assignments (100 each), graded by the local process pool, then by a Dask cluster (``local``: a
+``LocalCluster`` of 2 single-threaded worker processes on 127.0.0.1), with the same points required of
+both; it prints both throughputs and Dask's own per-task overhead (no-op tasks through the cluster).
 """
 
 from __future__ import annotations
@@ -84,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--workers", type=int, default=0, help="batch workers (default: one per core)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary course root")
+    parser.add_argument(
+        "--scheduler", help="compare the local pool with this Dask cluster ('local': 2 workers)"
+    )
     args = parser.parse_args(argv)
+    if args.scheduler:
+        return cluster_bench(args.scheduler, per_assignment=100 if args.students == 40 else args.students)
 
     name = args.assignment
     manifest = load_manifest()
@@ -167,6 +179,58 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def cluster_bench(scheduler: str, per_assignment: int = 100) -> int:
+    """Local pool against a Dask cluster on the same submissions of all four assignments."""
+    from distributed import Client, LocalCluster
+
+    manifest = load_manifest()
+    root = Path(tempfile.mkdtemp(prefix="cnnlab-cluster-bench-"))
+    os.environ["CNNLAB_COURSE_ROOT"] = str(root)
+    os.environ["CNNLAB_COURSE_SECRET"] = secrets.token_hex(16)
+    cluster = None
+    try:
+        course.release(root, manifest, log=lambda _: None)
+        for name in manifest:
+            fabricate(root, name, per_assignment)
+        n = per_assignment * len(manifest)
+        print(f"{n} submissions over {len(manifest)} assignments; course root {root}")
+        if scheduler == "local":
+            cluster = LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+            )
+            scheduler = cluster.scheduler_address
+        times, points = {}, {}
+        for engine, address in (("local pool", None), ("dask", scheduler)):
+            t = time.perf_counter()
+            for name in manifest:
+                options = batch.Options(
+                    scheduler=address, force=True, gradebook=False, progress=False, log=lambda _: None,
+                    out=root / f"out-{engine.replace(' ', '-')}" / name,
+                )  # fmt: skip
+                for row in batch.grade_assignment(name, root, options).rows:
+                    points[(engine, name, row["student"])] = {t: v["points"] for t, v in row["tasks"].items()}
+            times[engine] = time.perf_counter() - t
+            print(f"{engine:10s}: {times[engine]:6.1f} s  ({n / times[engine]:5.1f} submissions/s)")
+        same = all(points[("local pool", *k[1:])] == v for k, v in points.items() if k[0] == "dask")
+        print(f"same points per task from both engines: {same}")
+        with Client(scheduler) as client:
+            client.submit(int, 0, pure=False).result()  # warm
+            t = time.perf_counter()
+            client.gather(client.map(int, range(n), pure=False))
+            per_task = (time.perf_counter() - t) / n
+        print(f"Dask per-task overhead (no-op tasks, {n} of them): {1000 * per_task:.1f} ms  (goal <= 50 ms)")
+        print(f"throughput ratio dask / local pool: {times['local pool'] / times['dask']:.2f}")
+        return 0 if same else 1
+    finally:
+        if cluster is not None:
+            cluster.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def startup_costs(children: int = 10) -> None:
