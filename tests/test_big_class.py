@@ -221,7 +221,9 @@ def test_late_penalty_extension_and_lms_export(pg_course: Any, tmp_path: Path) -
     gradebook and the Canvas export agree, and a re-run does not penalise twice."""
     root, local = pg_course
     manifest_text = (ROOT / "autograder" / "assignments.toml").read_text()
-    manifest_text = manifest_text.replace('[late]\nmethod = "none"', '[late]\nmethod = "per_hour"\nper_hour = 1.0')
+    manifest_text = manifest_text.replace(
+        '[late]\nmethod = "none"', '[late]\nmethod = "per_hour"\nper_hour = 1.0'
+    )
     manifest_text = manifest_text.replace(
         "[assignments.02_conv_layer]", "[assignments.02_conv_layer]\ndue = 2026-11-26T08:30:00Z"
     )  # the fabricated timestamps are 2026-11-26 10:00 UTC: 1.5 h late
@@ -365,3 +367,25 @@ def test_the_dashboard_of_a_local_cluster_binds_loopback() -> None:
         assert engine.client.scheduler.address.startswith("tcp://127.0.0.1:")
     finally:
         engine.close()
+
+
+@pytest.mark.slow
+def test_the_demo_runs_on_postgresql(
+    tmp_path: Path, postgres: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m autograder demo`` with the gradebook in PostgreSQL: nbgrader's own commands and the
+    grade table all use it; the reference student gets full marks and nbgrader's export agrees."""
+    monkeypatch.setenv("CNNLAB_DB_URL", postgres["other"])
+    monkeypatch.setenv("CNNLAB_COURSE_ROOT", str(tmp_path / "demo"))
+    run = _cli(["demo"], timeout=900)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert "gradebook: postgresql database 'other'" in run.stdout
+    assert not (tmp_path / "demo" / "gradebook.db").exists()  # nothing went to SQLite
+    manifest = load_manifest()
+    table = course.grade_table(tmp_path / "demo", list(course.STUDENTS), manifest)
+    assert table.total("ada") == sum(a.total for a in manifest.values())
+    totals = course.read_csv_totals(tmp_path / "demo" / "grades.csv")
+    for student in course.STUDENTS:
+        exported = sum(v for (s, _), v in totals.items() if s == student)
+        assert exported == pytest.approx(table.total(student)), student
+    assert "warning" not in run.stdout.lower()
