@@ -217,8 +217,13 @@ def cluster_bench(scheduler: str, per_assignment: int = 100) -> int:
                     points[(engine, name, row["student"])] = {t: v["points"] for t, v in row["tasks"].items()}
             times[engine] = time.perf_counter() - t
             print(f"{engine:10s}: {times[engine]:6.1f} s  ({n / times[engine]:5.1f} submissions/s)")
-        same = all(points[("local pool", *k[1:])] == v for k, v in points.items() if k[0] == "dask")
+        differ = [k[1:] for k, v in points.items() if k[0] == "dask" and points[("local pool", *k[1:])] != v]
+        same = not differ
         print(f"same points per task from both engines: {same}")
+        for name, student in differ[:10]:
+            local, dask = points[("local pool", name, student)], points[("dask", name, student)]
+            print(f"  DIFFER {name} {student}: local pool {local}, dask {dask}")
+
         with Client(scheduler) as client:
             client.submit(int, 0, pure=False).result()  # warm
             t = time.perf_counter()
@@ -253,7 +258,7 @@ def startup_costs(children: int = 10) -> None:
         times = []
         for _ in range(children):
             t = time.perf_counter()
-            box.run({"cnnlab/conv.py": conv}, [spec], {}, ["conv"], [])
+            box.run(sandbox.Work({"cnnlab/conv.py": conv}, [spec], {}, ["conv"]))
             times.append(time.perf_counter() - t)
         print(f"  {name:10s}: {1000 * statistics.median(times):6.0f} ms")
 

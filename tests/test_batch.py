@@ -30,6 +30,9 @@ from autograder import batch, cases, child, course, hidden, sandbox, secret
 from autograder.manifest import load_manifest
 from autograder.reference import ROOT, load_reference
 
+sys.path.insert(0, str(Path(__file__).parent))
+import course_env  # noqa: E402
+
 pytestmark = pytest.mark.skipif(
     shutil.which("nbgrader", path=str(Path(sys.executable).parent)) is None,
     reason="nbgrader is not installed in this environment",
@@ -286,28 +289,15 @@ HONEST = ["h_complete", "h_mistakes"]  # nbgrader autograde --student=h_*: compl
 
 
 @pytest.fixture(scope="module")
-def env() -> Any:
-    saved = {k: os.environ.get(k) for k in ("CNNLAB_COURSE_ROOT", secret.SECRET_ENV, hidden.SEED_ENV)}
-    yield saved
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory, env: Any) -> Path:
+def root(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A released course (02_conv_layer only) with every student of :data:`STUDENTS` submitted."""
     root = tmp_path_factory.mktemp("course")
-    os.environ["CNNLAB_COURSE_ROOT"] = str(root)
-    os.environ[secret.SECRET_ENV] = SECRET
-    os.environ.pop(hidden.SEED_ENV, None)
-    manifest = load_manifest()
-    course.release(root, {A: manifest[A]}, log=lambda _: None)
-    for student, (files, notebook, _, _) in STUDENTS.items():
-        batch.fabricate_submission(root, student, manifest[A], files, notebook)
-    return root
+    with course_env.course(root, SECRET):
+        manifest = load_manifest()
+        course.release(root, {A: manifest[A]}, log=lambda _: None)
+        for student, (files, notebook, _, _) in STUDENTS.items():
+            batch.fabricate_submission(root, student, manifest[A], files, notebook)
+        yield root
 
 
 @pytest.fixture(scope="module")
@@ -690,7 +680,7 @@ def test_the_sandbox_confines_the_child(tmp_path: Path, bubblewrap: bool) -> Non
     if not bubblewrap and not mode.landlock:
         pytest.skip("no Landlock in this kernel: the fallback's confinement is Landlock's")
     box = sandbox.Sandbox(ROOT / "cnnlab", limits, mode=mode)
-    [outcome], info = box.run({CONV: (submission / CONV).read_bytes()}, [spec], {}, ["conv"], [])
+    [outcome], info = box.run(sandbox.Work({CONV: (submission / CONV).read_bytes()}, [spec], {}, ["conv"]))
     got = dict(zip(probes, [value for value, _ in outcome.cases], strict=True))
     assert got.pop("write in the sandbox") == "allowed"
     assert got.pop("a file over RLIMIT_FSIZE") == "EFBIG"

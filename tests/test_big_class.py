@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 
-from autograder import batch, course, database, deadlines, hidden, lms, secret
+from autograder import batch, course, database, deadlines, lms
 from autograder.manifest import ManifestError, load_manifest
 from autograder.reference import ROOT
 
 sys.path.insert(0, str(Path(__file__).parent))
+import course_env  # noqa: E402
 import pg  # noqa: E402
 
 A = "02_conv_layer"
@@ -99,12 +100,12 @@ def postgres() -> Any:
 def pg_course(tmp_path_factory: pytest.TempPathFactory, postgres: dict[str, str]) -> Any:
     """A released course whose gradebook is the throwaway PostgreSQL, with twelve submissions and a
     local-pool run of them as the reference for every other engine."""
-    keys = ("CNNLAB_COURSE_ROOT", secret.SECRET_ENV, hidden.SEED_ENV, database.ENV)
-    saved = {k: os.environ.get(k) for k in keys}
     root = tmp_path_factory.mktemp("pgcourse")
-    os.environ.update({"CNNLAB_COURSE_ROOT": str(root), secret.SECRET_ENV: SECRET})
-    os.environ[database.ENV] = postgres["cnnlab"]
-    os.environ.pop(hidden.SEED_ENV, None)
+    with course_env.course(root, SECRET, **{database.ENV: postgres["cnnlab"]}):
+        yield _graded_locally(root)
+
+
+def _graded_locally(root: Path) -> tuple[Path, dict[str, Any]]:
     manifest = load_manifest()
     course.release(root, {A: manifest[A]}, log=lambda _: None)
     for student, text in _students().items():
@@ -114,12 +115,7 @@ def pg_course(tmp_path_factory: pytest.TempPathFactory, postgres: dict[str, str]
         root,
         batch.Options(workers=2, progress=False, log=lambda _: None, gradebook=False, out=root / "out-local"),
     )
-    yield root, {r["student"]: r for r in local.rows}
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    return root, {r["student"]: r for r in local.rows}
 
 
 def _gradebook_points(root: Path) -> dict[str, dict[str, float]]:

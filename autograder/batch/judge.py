@@ -169,7 +169,9 @@ def grade_job(job: Job) -> dict[str, Any]:
             own = {m: [t.function for t in tasks.values() if t.module == m] for m in cases.ISOLATED_MODULES}
             modules = sorted({m for _, m, _, _ in job.tasks} | {Path(f).stem for f in job.files})
             box = sandbox.Sandbox(job.release.folder(), job.limits, slot=_WORKER["slot"])
-            outcomes, info = box.run(job.files, specs, own, modules, list(cases.ISOLATED_MODULES))
+            outcomes, info = box.run(
+                sandbox.Work(job.files, specs, own, modules, list(cases.ISOLATED_MODULES))
+            )
             row["sandbox"] = {"children": info.get("children"), "hello": info.get("hello")}
         for i, (task_id, _module, function, maximum) in enumerate(job.tasks):
             row["tasks"][task_id] = _grade_task(

@@ -3,7 +3,7 @@
 One object, one call::
 
     box = Sandbox(release_pkg, limits, slot)
-    outcomes, info = box.run(files, tasks, own, import_modules, isolated)
+    outcomes, info = box.run(Work(files, tasks, own, import_modules, isolated))
 
 ``files`` maps the student's editable files (``cnnlab/conv.py``) to their bytes (None: absent). Each
 child is a fresh ``python -I -S -B`` running :mod:`autograder.child` (the runner), confined as
@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ __all__ = [
     "TaskOutcome",
     "TaskSpec",
     "Unreadable",
+    "Work",
     "become_subreaper",
     "die_with_parent",
     "reap_orphans",
@@ -119,6 +121,19 @@ def reap_orphans(keep: set[int] | None = None) -> int:
     return killed
 
 
+@dataclass
+class Work:
+    """What one submission's children run: the student's editable files (``cnnlab/conv.py`` ->
+    bytes; None: absent), the tasks in order, each isolated module's own task functions, the modules
+    to import up front, and the modules whose provided functions grading restores."""
+
+    files: dict[str, bytes | None]
+    tasks: list[TaskSpec]
+    own: dict[str, list[str]] = field(default_factory=dict)
+    import_modules: list[str] = field(default_factory=list)
+    isolated: list[str] = field(default_factory=list)
+
+
 class Sandbox:
     """Runs one submission's tasks, each child in a fresh sandbox (see the module docstring).
 
@@ -133,16 +148,7 @@ class Sandbox:
 
     # -- one child
 
-    def _request(
-        self,
-        folder: str,
-        release: str,
-        files: dict[str, bytes | None],
-        tasks: list[TaskSpec],
-        own: dict[str, list[str]],
-        import_modules: list[str],
-        isolated: list[str],
-    ) -> bytes:
+    def _request(self, folder: str, release: str, work: Work, tasks: list[TaskSpec]) -> bytes:
         blobs: list[bytes] = []
         task_list = []
         for t in tasks:
@@ -152,7 +158,7 @@ class Sandbox:
                  "budget": self.limits.task_budget}
             )  # fmt: skip
         file_refs: dict[str, int | None] = {}
-        for rel, data in files.items():
+        for rel, data in work.files.items():
             file_refs[rel] = None if data is None else len(blobs)
             if data is not None:
                 blobs.append(data)
@@ -162,9 +168,9 @@ class Sandbox:
             "files": file_refs,
             "path": child_sys_path(),
             "tasks": task_list,
-            "task_functions": own,
-            "import_modules": import_modules,
-            "isolated_modules": isolated,
+            "task_functions": work.own,
+            "import_modules": work.import_modules,
+            "isolated_modules": work.isolated,
             "drop_caps": self.mode.drop_caps,
             "landlock": None,
             "seccomp": None,
@@ -186,14 +192,14 @@ class Sandbox:
 
         return _prefixes()
 
-    def _start(self, private: Path, request_args: tuple[Any, ...]) -> Child:
+    def _start(self, private: Path, work: Work, tasks: list[TaskSpec]) -> Child:
         """Start one child: under bubblewrap, or (fallback) in a fresh folder of its own."""
         cgroup = ChildCgroup(self.mode.cgroup, self.limits.nproc)
         scratch = None
         seccomp_file = None
         pass_fds: tuple[int, ...] = ()
         if self.mode.bwrap:
-            request = self._request(SANDBOX, f"{GRADER}/cnnlab", *request_args)
+            request = self._request(SANDBOX, f"{GRADER}/cnnlab", work, tasks)
             bpf = seccomp_filter() if self.mode.seccomp else None
             if bpf:
                 seccomp_file = tempfile.TemporaryFile(dir=private)  # noqa: SIM115
@@ -211,7 +217,7 @@ class Sandbox:
             if self.uid is not None:
                 os.chown(folder, self.uid, self.uid)
                 scratch.chmod(0o711)
-            request = self._request(str(folder), str(self.release_pkg), *request_args)
+            request = self._request(str(folder), str(self.release_pkg), work, tasks)
             argv = [os.path.realpath(sys.executable), "-I", "-S", "-B", str(RUNNER)]
             env, cwd = child_env(str(folder)), str(folder)
         (private / "request.bin").write_bytes(request)
@@ -244,42 +250,30 @@ class Sandbox:
             stderr.close()
             if seccomp_file is not None:
                 seccomp_file.close()
-        return Child(proc, private / "stderr.txt", self.limits, cleanup)
+        return Child(
+            proc, private / "stderr.txt", self.limits, cleanup, None if scratch is None else scratch / "work"
+        )
 
     # -- the submission
 
-    def run(
-        self,
-        files: dict[str, bytes | None],
-        tasks: list[TaskSpec],
-        own: dict[str, list[str]],
-        import_modules: list[str],
-        isolated: list[str],
-    ) -> tuple[list[TaskOutcome], dict[str, Any]]:
-        """Run ``tasks`` in order; an outcome per task, and facts about the sandbox (``hello``: what
-        the child reported of its confinement, ``children``: how many ran)."""
+    def run(self, work: Work) -> tuple[list[TaskOutcome], dict[str, Any]]:
+        """Run ``work.tasks`` in order; an outcome per task, and facts about the sandbox (``hello``:
+        what the child reported of its confinement, ``children``: how many ran)."""
         private = Path(tempfile.mkdtemp(prefix="cnnlab-grader-"))  # the parent's: 0700
         try:
-            return self._run(private, files, tasks, own, import_modules, isolated)
+            return self._run(private, work)
         finally:
             shutil.rmtree(private, ignore_errors=True)
 
-    def _run(
-        self,
-        private: Path,
-        files: dict[str, bytes | None],
-        tasks: list[TaskSpec],
-        own: dict[str, list[str]],
-        import_modules: list[str],
-        isolated: list[str],
-    ) -> tuple[list[TaskOutcome], dict[str, Any]]:
+    def _run(self, private: Path, work: Work) -> tuple[list[TaskOutcome], dict[str, Any]]:
+        tasks = work.tasks
         outcomes = {t.task_id: TaskOutcome(t.task_id) for t in tasks}
         remaining = list(tasks)
         budget = self.limits.timeout
         info: dict[str, Any] = {"children": 0}
         while remaining:
             info["children"] += 1
-            child = self._start(private, (files, remaining, own, import_modules, isolated))
+            child = self._start(private, work, remaining)
             current: TaskOutcome | None = None
             phase, deadline, started = "start", time.monotonic() + STARTUP_TIMEOUT, time.monotonic()
             ended = None
@@ -354,19 +348,21 @@ class Sandbox:
                 for t in remaining:
                     outcomes[t.task_id].status, outcomes[t.task_id].error = "grader", why
                 break
-            what = {"timeout": "timeout", "eof": "crashed", "overflow": "protocol", "protocol": "protocol"}[
-                ended
-            ]
+            what = {"timeout": "timeout", "eof": "crashed", "overflow": "protocol", "protocol": "protocol"}
+            what = what.get(ended, "crashed")  # "disk": the fallback's folder grew too large
             if phase == "import":
                 for t in remaining:
                     o = outcomes[t.task_id]
                     o.status = what
-                    o.error = describe(what, how, self.limits, "while importing your cnnlab package")
+                    o.error = describe(
+                        ended if ended == "disk" else what, how, self.limits, "while importing"
+                    )
                 break
             victim = current if current is not None else outcomes[remaining[0].task_id]
             victim.status = what
             victim.stopped_at = len(victim.cases)
-            victim.error = describe(what, how, self.limits, f"during case {len(victim.cases) + 1}")
+            where = f"during case {len(victim.cases) + 1}"
+            victim.error = describe(ended if ended == "disk" else what, how, self.limits, where)
             victim.seconds = time.monotonic() - started
             budget -= victim.seconds
             remaining = [t for t in remaining if t.task_id != victim.task_id]

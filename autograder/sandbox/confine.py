@@ -15,7 +15,8 @@ Layers, each a well-known mechanism, all applied before any student code runs:
    and the release; writes only its sandbox folder; no TCP; no signals outside (ABI >= 6).
 4. **Limits**: RLIMIT_AS, CPU, FSIZE, NOFILE, NPROC, CORE=0 on every child; a ``pids`` cgroup per
    child where the grader may make one (a fork bomb stays inside it); the tmpfs size bounds the disk;
-   the wall-clock limit kills bubblewrap, and with it the child's whole PID namespace.
+   the wall-clock limit kills bubblewrap, and with it the child's whole PID namespace. In the
+   fallback (no tmpfs) the parent watches the child's folder and stops it past ``disk_mb``.
 
 Where bubblewrap cannot make namespaces (unprivileged containers, Ubuntu's
 ``apparmor_restrict_unprivileged_userns``), :func:`sandbox_mode` says so with the fix and falls back to

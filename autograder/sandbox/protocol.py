@@ -67,8 +67,16 @@ class TaskSpec:
 class Child:
     """One running child process (already started) and the frames it has sent."""
 
-    def __init__(self, proc: subprocess.Popen, stderr_path: Path, limits: Limits, cleanup: Any) -> None:
+    def __init__(
+        self,
+        proc: subprocess.Popen,
+        stderr_path: Path,
+        limits: Limits,
+        cleanup: Any,
+        watch: Path | None = None,
+    ) -> None:
         self.proc = proc
+        self.watch = watch  # fallback: the writable folder, whose size the parent keeps under disk_mb
         self.limits = limits
         self.stderr_path = stderr_path
         self.cleanup = cleanup
@@ -78,8 +86,9 @@ class Child:
         self.eof = False
 
     def read(self, deadline: float) -> str:
-        """Read until a frame arrives, EOF or ``deadline``: ``frame``, ``eof``, ``timeout`` or
-        ``overflow`` (more than ``output_mb`` in all, or a malformed frame)."""
+        """Read until a frame arrives, EOF or ``deadline``: ``frame``, ``eof``, ``timeout``,
+        ``overflow`` (more than ``output_mb`` in all, or a malformed frame) or ``disk`` (the
+        fallback's folder grew past ``disk_mb``; checked five times a second)."""
         fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
         while not self.frames:
             if self.eof:
@@ -87,7 +96,9 @@ class Child:
             left = deadline - time.monotonic()
             if left <= 0:
                 return "timeout"
-            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if self.watch is not None and _folder_bytes(self.watch) > self.limits.disk_mb * 2**20:
+                return "disk"
+            ready, _, _ = select.select([fd], [], [], min(left, 0.2 if self.watch else 1.0))
             if not ready:
                 continue
             data = os.read(fd, 1 << 16)
@@ -137,6 +148,25 @@ class Child:
         return data.decode(errors="replace").strip()
 
 
+def _folder_bytes(folder: Path) -> int:
+    """Bytes of the regular files below ``folder`` (links not followed; vanished files skipped)."""
+    total, stack = 0, [str(folder)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
+
+
 def describe(what: str, how: str, limits: Limits, where: str) -> str:
     if what == "timeout":
         return f"the time limit ({limits.timeout:g} s for the submission) ran out {where} (an endless loop?)"
@@ -145,6 +175,8 @@ def describe(what: str, how: str, limits: Limits, where: str) -> str:
             f"your code ended the grading process {where} "
             f"({how}; os._exit, a crash, or the memory limit of {limits.memory_mb} MB?)"
         )
+    if what == "disk":
+        return f"your code wrote more than {limits.disk_mb} MB to disk {where}"
     return f"the grading process sent output the grader cannot read {where} ({how})"
 
 
