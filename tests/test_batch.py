@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder import batch, cases, child, course, hidden, sandbox, secret
+from autograder import batch, cases, child, course, hidden, sandbox, secret, wire
 from autograder.manifest import load_manifest
 from autograder.reference import ROOT, load_reference
 
@@ -593,23 +593,23 @@ def test_the_child_restores_the_same_functions_as_the_hidden_grader(tmp_path: Pa
 def test_the_wire_format_never_unpickles_and_caps_sizes() -> None:
     blobs: list[bytes] = []
     value = (np.arange(6.0).reshape(2, 3), {"w1": np.float64(2.5), "n": 3}, [None, "s", float("nan")])
-    tree = child.encode(value, blobs)
-    back = child.decode(json.loads(json.dumps(tree)), blobs)
+    tree = wire.encode(value, blobs)
+    back = wire.decode(json.loads(json.dumps(tree)), blobs)
     assert np.array_equal(back[0], value[0]) and back[1]["w1"] == 2.5 and back[1]["n"] == 3
     assert isinstance(back[1]["w1"], np.float64) and np.isnan(back[2][2])
     buf = io.BytesIO()
     np.save(buf, np.array([object()], dtype=object), allow_pickle=True)
-    with pytest.raises(child.ProtocolError, match="Python objects"):
-        child.load_npy(buf.getvalue())
-    lie = child.npy_bytes(np.zeros(4))
+    with pytest.raises(wire.ProtocolError, match="Python objects"):
+        wire.load_npy(buf.getvalue())
+    lie = wire.npy_bytes(np.zeros(4))
     lie = lie.replace(b"(4,)", b"(8,)")  # the header claims more data than there is
-    with pytest.raises(child.ProtocolError):
-        child.load_npy(lie)
-    with pytest.raises(child.ProtocolError):
-        child.decode({"$pickle": "cos\nsystem\n"}, [])
-    with pytest.raises(child.ProtocolError):
-        child.FrameReader(max_frame=100).feed((10**6).to_bytes(8, "big"))
-    assert isinstance(child.decode(child.encode(SimpleNamespace(), []), []), child.Opaque)
+    with pytest.raises(wire.ProtocolError):
+        wire.load_npy(lie)
+    with pytest.raises(wire.ProtocolError):
+        wire.decode({"$pickle": "cos\nsystem\n"}, [])
+    with pytest.raises(wire.ProtocolError):
+        wire.FrameReader(max_frame=100).feed((10**6).to_bytes(8, "big"))
+    assert isinstance(wire.decode(wire.encode(SimpleNamespace(), []), []), wire.Opaque)
 
 
 PROBES = '''

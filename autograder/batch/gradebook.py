@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from autograder import database
-from autograder.batch.notebooks import grade_id, read_notebook
+from autograder.batch.notebooks import read_notebook
 from autograder.manifest import Assignment
+from autograder.markers import grade_id
 from autograder.reference import load_reference
 
 

@@ -12,23 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from autograder.manifest import Assignment
+from autograder.markers import cell_source, grade_id
 from autograder.reference import load_reference
 
 MAX_NOTEBOOK = 50 * 2**20
-
-
-def grade_id(cell: Any) -> str | None:
-    if not isinstance(cell, dict):
-        return None
-    meta = cell.get("metadata")
-    nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
-    gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
-    return gid if isinstance(gid, str) else None
-
-
-def cell_source(cell: dict[str, Any]) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
 
 
 def read_notebook(path: Path) -> tuple[dict[str, Any] | None, str | None]:

@@ -8,9 +8,9 @@ import json
 import shutil
 from pathlib import Path
 
-from autograder.batch.notebooks import grade_id
 from autograder.batch.run import BatchError
 from autograder.manifest import Assignment
+from autograder.markers import grade_id
 
 
 def fabricate_submission(

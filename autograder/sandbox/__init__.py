@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import child as wire
+from autograder import child, wire
 from autograder.sandbox.confine import (
     GRADER,
     SANDBOX,
@@ -72,7 +72,8 @@ __all__ = [
     "sandbox_mode",
 ]
 
-RUNNER = Path(wire.__file__).resolve()
+RUNNER = Path(child.__file__).resolve()
+WIRE = Path(wire.__file__).resolve()  # the runner loads it from beside itself
 STARTUP_TIMEOUT = 60.0  # seconds for Python + numpy to start in the child (not the student's time)
 _PR_SET_CHILD_SUBREAPER, _PR_SET_PDEATHSIG = 36, 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
@@ -207,7 +208,7 @@ class Sandbox:
                 seccomp_file.seek(0)
                 pass_fds = (seccomp_file.fileno(),)
             argv = bwrap_argv(
-                self.mode, self.limits, RUNNER, self.release_pkg, pass_fds[0] if pass_fds else None
+                self.mode, self.limits, RUNNER, WIRE, self.release_pkg, pass_fds[0] if pass_fds else None
             )
             env, cwd = {}, "/"
         else:

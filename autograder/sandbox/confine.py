@@ -42,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import child as wire
+from autograder import child
 
 UID_BASE = 64000  # dedicated user ids for fallback children, when running as root: UID_BASE + slot
 INSIDE_UID = 1000  # the uid/gid a child has inside bubblewrap's user namespace
@@ -249,7 +249,7 @@ def sandbox_mode(uid_base: int = UID_BASE, bubblewrap: bool | None = None) -> Sa
         bubblewrap = os.environ.get("CNNLAB_SANDBOX", "") != "fallback"
     bwrap, why_not = _probe_bwrap() if bubblewrap else (None, "bubblewrap not asked for")
     bpf = seccomp_filter()
-    abi = wire.landlock_abi()
+    abi = child.landlock_abi()
     is_root = os.geteuid() == 0
     cgroup = _cgroup_base() if is_root else None
     advice = []
@@ -375,12 +375,13 @@ def child_env(home: str) -> dict[str, str]:
 
 
 def bwrap_argv(
-    mode: SandboxMode, limits: Limits, runner: Path, release: Path, seccomp_fd: int | None
+    mode: SandboxMode, limits: Limits, runner: Path, wire: Path, release: Path, seccomp_fd: int | None
 ) -> list[str]:
     """The bubblewrap command that runs the runner on the released package."""
     assert mode.bwrap is not None
     argv = bwrap_base(mode.bwrap, limits.disk_mb)
-    argv += ["--ro-bind", str(runner), f"{GRADER}/_runner.py", "--ro-bind", str(release), f"{GRADER}/cnnlab"]
+    argv += ["--ro-bind", str(runner), f"{GRADER}/_runner.py", "--ro-bind", str(wire), f"{GRADER}/wire.py"]
+    argv += ["--ro-bind", str(release), f"{GRADER}/cnnlab"]
     for key, value in child_env(SANDBOX).items():
         argv += ["--setenv", key, value]
     if seccomp_fd is not None:

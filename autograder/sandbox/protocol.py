@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import child as wire
+from autograder import wire
 from autograder.sandbox.confine import Limits
 
 
