@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-from autograder import cases
+from autograder import cases, messages
 from autograder.cases import ISOLATED_MODULES, MAX_MESSAGES, GradeResult
 from autograder.reference import load_reference
 
@@ -180,11 +180,6 @@ def grade_function(
     return cases.grade_runs(task_id, case_list, runs, ref, notes)
 
 
-def _clamp(points: float, maximum: float) -> float:
-    """``points`` rounded to 2 decimals, within [0, maximum]; 0 for NaN (nbgrader would give full marks)."""
-    return cases.clamp_points(points, maximum)
-
-
 def grade_task(task_id: str, seed: int | None = None) -> float:
     """Grade the student's Task ``task_id`` (the package ``import cnnlab`` finds) and return its points.
 
@@ -192,7 +187,7 @@ def grade_task(task_id: str, seed: int | None = None) -> float:
     """
     try:
         ref = load_reference()
-        ref.tasks.TASKS[task_id]
+        function = ref.tasks.TASKS[task_id].function
         maximum = max_points(task_id)
     except Exception as exc:
         print(f"Task {task_id}: the grader could not start ({type(exc).__name__}: {exc}); 0 points.")
@@ -207,12 +202,12 @@ def grade_task(task_id: str, seed: int | None = None) -> float:
         with _silenced(checks):
             student = importlib.import_module("cnnlab")
     except BaseException as exc:  # a SyntaxError or an exit() in the student's package
-        print(f"Task {task_id}: your cnnlab package does not import ({type(exc).__name__}: {exc}); 0 points.")
+        print(messages.not_importable(task_id, function, f"{type(exc).__name__}: {exc}", maximum))
         return 0.0
     try:
         result = grade_function(task_id, student, ref, task_seed, _time_budget())
     except Exception as exc:
-        print(f"Task {task_id}: the grader failed ({type(exc).__name__}: {exc}); 0 points.")
+        print(messages.grader_failed(task_id, function, f"{type(exc).__name__}: {exc}", maximum))
         return 0.0
     points, lines = cases.task_report(task_id, result, maximum)
     for line in lines:

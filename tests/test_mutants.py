@@ -203,7 +203,7 @@ def test_grade_task_on_the_stubs(monkeypatch: pytest.MonkeyPatch, capsys: pytest
 
 
 def test_clamp() -> None:
-    assert hidden._clamp(float("nan"), 5.0) == 0.0
-    assert hidden._clamp(7.0, 5.0) == 5.0
-    assert hidden._clamp(-1.0, 5.0) == 0.0
-    assert hidden._clamp(10 / 3, 5.0) == 3.33
+    assert cases.clamp_points(float("nan"), 5.0) == 0.0
+    assert cases.clamp_points(7.0, 5.0) == 5.0
+    assert cases.clamp_points(-1.0, 5.0) == 0.0
+    assert cases.clamp_points(10 / 3, 5.0) == 3.33

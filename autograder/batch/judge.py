@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder import cases, sandbox
+from autograder import cases, messages, sandbox
 from autograder.batch import store
 from autograder.batch.store import GRADER_VERSION
+from autograder.records import Status, SubmissionResult, TaskResult
 from autograder.reference import load_reference
 
 
@@ -113,35 +114,7 @@ def _outcome(task_id: str, function: str, value: Any, checks: Any) -> Any:
         )
 
 
-def _summary(
-    status: str, result: cases.GradeResult, runs: list[Any], function: str, limits: sandbox.Limits
-) -> str:
-    """A few words on why a task lost points, for the CSV's reason column."""
-    if status == "import_error":
-        return "the cnnlab package does not import"
-    if status == "missing":
-        return f"{function} not found"
-    if status == "timeout":
-        return f"time limit ({limits.timeout:g} s) exceeded"
-    if status == "memory":
-        return f"memory limit ({limits.memory_mb} MB) exceeded"
-    if status == "crashed":
-        return "the code ended the grading process"
-    if status == "protocol":
-        return "output the grader cannot read"
-    if status == "budget":
-        return "too slow: cases left unrun"
-    raised = {r.got.type for r in runs if type(r.got).__name__ == "Raised"}
-    failed = result.n_total - result.n_passed
-    if raised == {"NotImplementedError"} and result.n_passed == 0:
-        return "not implemented"
-    text = f"{failed} of {result.n_total} cases failed"
-    if result.mistakes:
-        text += " (looks like " + ", ".join(result.mistakes) + ")"
-    return text
-
-
-def grade_job(job: Job) -> dict[str, Any]:
+def grade_job(job: Job) -> SubmissionResult:
     """Grade one submission; returns its result row (see :mod:`autograder.batch.store`).
 
     The inputs of each task are drawn from the student's seeds, the student's functions run on them
@@ -184,7 +157,7 @@ def grade_job(job: Job) -> dict[str, Any]:
                 ref,
                 checks,
             )
-        errors = [t["error"] for t in row["tasks"].values() if t["status"] == "grader"]
+        errors = [t["error"] for t in row["tasks"].values() if t["status"] == Status.GRADER]
         if errors:
             row["grader_error"] = errors[0]
     except Exception as exc:  # the grader's own failure: reported, not cached, retried next run
@@ -206,48 +179,59 @@ def _grade_task(
     job: Job,
     ref: Any,
     checks: Any,
-) -> dict[str, Any]:
+) -> TaskResult:
     n = len(case_list)
     runs: list[cases.CaseRun] = []
-    status = "rejected" if outcome is None else outcome.status
+    status = Status.REJECTED if outcome is None else Status(outcome.status)
+    first_line = None
     if outcome is None:
         result = cases.GradeResult(0.0, 0, n, [job.rejected or "nothing to grade"])
-    elif status in ("import_error", "memory") and not outcome.cases:
+    elif status in (Status.IMPORT_ERROR, Status.MEMORY) and not outcome.cases:
         why = outcome.error or ""
-        if status == "memory":
-            why += f" (the grader allows {job.limits.memory_mb} MB)"
-        result = cases.GradeResult(0.0, 0, n, [f"your cnnlab package does not import ({why})"])
-    elif status == "missing":
+        if status == Status.MEMORY:
+            why += f"; the grader allows {job.limits.memory_mb} MB"
+        result = cases.GradeResult(0.0, 0, n, [])
+        first_line = messages.not_importable(task_id, function, why, maximum)
+    elif status == Status.MISSING:
         result = cases.missing_function_result(task_id, n, outcome.error or "")
-    elif status == "grader":
-        result = cases.GradeResult(0.0, 0, n, [f"the grader failed ({outcome.error})"])
+    elif status == Status.GRADER:
+        result = cases.GradeResult(0.0, 0, n, [])
+        first_line = messages.grader_failed(task_id, function, outcome.error or "", maximum)
     else:
         for value, args_after in outcome.cases:
             after = args_after if isinstance(args_after, list) else ()
             runs.append(cases.CaseRun(_outcome(task_id, function, value, checks), tuple(after)))
         notes = []
-        if status == "budget":
+        if status == Status.BUDGET:
             notes.append(cases.stopped_message(len(runs), n, job.limits.task_budget))
-        elif status in ("timeout", "crashed", "protocol"):
+        elif status in (Status.TIMEOUT, Status.CRASHED, Status.PROTOCOL):
             notes.append(f"stopped after {len(runs)} of {n} cases: {outcome.error}")
         if any(isinstance(v, sandbox.Raised) and v.memory for v, _ in outcome.cases):
-            status = "memory" if status == "ok" else status
+            status = Status.MEMORY if status == Status.OK else status
             notes.append(f"(the grader allows {job.limits.memory_mb} MB of memory)")
         result = cases.grade_runs(task_id, case_list, runs, ref, notes)
     points, lines = cases.task_report(task_id, result, maximum)
-    if outcome is not None and status in ("import_error", "memory") and not outcome.cases:
-        lines = [
-            f"Task {task_id} {function}: your cnnlab package does not import: 0 of {maximum:g} points.",
-            *lines[1:],
-        ]
+    if first_line is not None:
+        lines = [first_line, *lines[1:]]
+    raised = {r.got.type for r in runs if isinstance(r.got, checks.Raised)}
+    summary = messages.summary(
+        status,
+        result.n_passed,
+        result.n_total,
+        function,
+        result.mistakes,
+        raised == {"NotImplementedError"},
+        job.limits.timeout,
+        job.limits.memory_mb,
+    )
     return {
         "function": function,
         "points": points,
         "max": float(maximum),
         "passed": result.n_passed,
         "total": result.n_total,
-        "status": status,
-        "summary": "" if points >= maximum else _summary(status, result, runs, function, job.limits),
+        "status": str(status),
+        "summary": "" if points >= maximum else summary,
         "messages": result.messages,
         "mistakes": result.mistakes,
         "report": lines,
@@ -256,7 +240,7 @@ def _grade_task(
     }
 
 
-def _finish(row: dict[str, Any], job: Job, seconds: float) -> dict[str, Any]:
+def _finish(row: SubmissionResult, job: Job, seconds: float) -> SubmissionResult:
     tasks = row["tasks"]
     if job.tasks and len(tasks) < len(job.tasks):  # the grader failed half-way: zeros, reported
         for task_id, _, function, maximum in job.tasks:
@@ -268,12 +252,12 @@ def _finish(row: dict[str, Any], job: Job, seconds: float) -> dict[str, Any]:
                     "max": float(maximum),
                     "passed": 0,
                     "total": 0,
-                    "status": "grader",
+                    "status": str(Status.GRADER),
                     "summary": "grader error",
                     "messages": [],
                     "mistakes": [],
                     "report": [
-                        f"Task {task_id} {function}: not graded (grader error): 0 of {maximum:g} points."
+                        messages.grader_failed(task_id, function, str(row.get("grader_error")), maximum)
                     ],
                     "seconds": 0.0,
                     "error": row.get("grader_error"),
@@ -290,7 +274,7 @@ def _finish(row: dict[str, Any], job: Job, seconds: float) -> dict[str, Any]:
     return row
 
 
-def _new_row(job: Job, grader_error: str | None = None) -> dict[str, Any]:
+def _new_row(job: Job, grader_error: str | None = None) -> SubmissionResult:
     """A result row before grading: who, what, when, the problems the client found."""
     return {
         "student": job.student,
@@ -305,6 +289,6 @@ def _new_row(job: Job, grader_error: str | None = None) -> dict[str, Any]:
     }
 
 
-def error_row(job: Job, error: str) -> dict[str, Any]:
+def error_row(job: Job, error: str) -> SubmissionResult:
     """The row of a job that could not be graded (not cached: retried by the next run)."""
     return _finish(_new_row(job, error), job, 0.0)

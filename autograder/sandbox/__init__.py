@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder import child, wire
+from autograder.records import Status
 from autograder.sandbox.confine import (
     GRADER,
     SANDBOX,
@@ -300,7 +301,7 @@ class Sandbox:
                     elif kind == "import_error":
                         for t in remaining:
                             o = outcomes[t.task_id]
-                            o.status = "memory" if header.get("memory") is True else "import_error"
+                            o.status = Status.MEMORY if header.get("memory") is True else Status.IMPORT_ERROR
                             o.error = str(header.get("error"))[:2000]
                         remaining = []
                         break
@@ -320,9 +321,9 @@ class Sandbox:
                             break
                         current.cases.append(decode_case(header, blobs, self.limits))
                     elif kind == "task_missing" and current is not None:
-                        current.status, current.error = "missing", str(header.get("error"))[:2000]
+                        current.status, current.error = Status.MISSING, str(header.get("error"))[:2000]
                     elif kind == "stopped" and current is not None:
-                        current.status, current.stopped_at = "budget", len(current.cases)
+                        current.status, current.stopped_at = Status.BUDGET, len(current.cases)
                     elif kind == "task_end" and current is not None and header.get("task") == current.task_id:
                         current.seconds = now - started
                         budget -= now - started
@@ -347,10 +348,10 @@ class Sandbox:
                     ended if ended.startswith("fatal") else f"the child did not start ({how}): {tail[-300:]}"
                 )
                 for t in remaining:
-                    outcomes[t.task_id].status, outcomes[t.task_id].error = "grader", why
+                    outcomes[t.task_id].status, outcomes[t.task_id].error = Status.GRADER, why
                 break
-            what = {"timeout": "timeout", "eof": "crashed", "overflow": "protocol", "protocol": "protocol"}
-            what = what.get(ended, "crashed")  # "disk": the fallback's folder grew too large
+            what = {"timeout": Status.TIMEOUT, "overflow": Status.PROTOCOL, "protocol": Status.PROTOCOL}
+            what = what.get(ended, Status.CRASHED)  # eof, or "disk": the fallback's folder grew too large
             if phase == "import":
                 for t in remaining:
                     o = outcomes[t.task_id]

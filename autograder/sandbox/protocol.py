@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder import wire
+from autograder.records import Status
 from autograder.sandbox.confine import Limits
 
 
@@ -32,7 +33,7 @@ class TaskOutcome:
 
     task_id: str
     cases: list[tuple[Any, Any]] = field(default_factory=list)
-    status: str = "ok"
+    status: str = Status.OK
     error: str | None = None  # import error / missing function / crash description
     stopped_at: int | None = None  # cases run before a time limit stopped the task
     seconds: float = 0.0
@@ -168,9 +169,9 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def describe(what: str, how: str, limits: Limits, where: str) -> str:
-    if what == "timeout":
+    if what == Status.TIMEOUT:
         return f"the time limit ({limits.timeout:g} s for the submission) ran out {where} (an endless loop?)"
-    if what == "crashed":
+    if what == Status.CRASHED:
         return (
             f"your code ended the grading process {where} "
             f"({how}; os._exit, a crash, or the memory limit of {limits.memory_mb} MB?)"
