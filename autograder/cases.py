@@ -313,45 +313,6 @@ def _as_outcome(task_id: str, got: Any, ref: ModuleType) -> Any:
     return checks.split_result(task_id, got)
 
 
-def compare(
-    task_id: str, got: Any, expected: Any, args: Sequence[Any], ref: ModuleType | None = None
-) -> tuple[bool, str]:
-    """``(ok, message)``: whether ``got`` (a raw return value or exception) matches ``expected``.
-
-    ``expected`` is a raw return value too (or an outcome). The message names the largest error,
-    its index and the tolerance (``checks.RTOL``), or the shape/dtype/None/exception problem.
-    """
-    if ref is None:
-        from autograder.reference import load_reference
-
-        ref = load_reference()
-    checks = checks_module(ref)
-    found = checks.problems(task_id, _as_outcome(task_id, got, ref), _as_outcome(task_id, expected, ref))
-    return (not found, "; ".join(found) if found else "ok")
-
-
-def diagnose_case(task_id: str, got: Any, args: Sequence[Any], ref: ModuleType) -> Any:
-    """The structured ``checks.Diagnosis`` of a student's output on ``args``; None if it is right."""
-    checks = checks_module(ref)
-    got = _as_outcome(task_id, got, ref)
-    expected = expected_outcome(task_id, args, ref)
-    if not checks.problems(task_id, got, expected):
-        return None
-    return checks.diagnose(task_id, got, expected, variant_outcomes(task_id, args, ref), mistake_messages())
-
-
-def diagnose(task_id: str, student_fn_outputs: Any, args: Sequence[Any], ref: ModuleType) -> str | None:
-    """What is wrong with a student's output on ``args``, naming the known mistake it matches.
-
-    ``student_fn_outputs`` is what the student's function returned, or the exception it raised (or
-    an outcome from ``checks.call``). Each known mistake of the task is run on the same ``args``
-    (see :mod:`autograder.mistakes`); the messages of those whose output equals the student's are
-    appended. Returns None when the output is right.
-    """
-    found = diagnose_case(task_id, student_fn_outputs, args, ref)
-    return None if found is None else found.text()
-
-
 # --------------------------------------------------------------------------- grading
 
 
