@@ -303,16 +303,6 @@ def mistake_messages() -> dict[str, str]:
     return {m.id: m.message for m in mistakes.MISTAKES}
 
 
-def _as_outcome(task_id: str, got: Any, ref: ModuleType) -> Any:
-    """A raw return value, an exception instance or an outcome, as an outcome."""
-    checks = checks_module(ref)
-    if isinstance(got, dict | checks.Raised | checks.Malformed):
-        return got
-    if isinstance(got, BaseException):
-        return checks.Raised(type(got).__name__, str(got))
-    return checks.split_result(task_id, got)
-
-
 # --------------------------------------------------------------------------- grading
 
 
