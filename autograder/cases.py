@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder import mistakes
+from autograder import mistakes, wire
 
 VISIBLE_SEED = 20260101  # the visible cases never change unless this does
 TASK_IDS = ("1.1", "1.2", "2.1", "2.2", "3.1", "3.2", "4.1", "4.2")
@@ -42,15 +42,26 @@ MAX_MESSAGES = 4  # distinct failures shown per task
 
 @dataclass(frozen=True)
 class Case:
-    """One argument set of a task: ``fn(*args)``, and a short description of it for messages."""
+    """One argument set of a task: ``fn(*args)``, and a short description of it for messages.
+
+    A backward task's case is ``(dout, cache)`` with the cache of the reference forward pass on
+    ``forward_args``; ``forward`` names that forward function, so that the student's backward can
+    also be run on the cache of the student's own forward (fair grading of another cache layout)."""
 
     label: str
     args: tuple[Any, ...]
+    forward: str | None = None
+    forward_args: tuple[Any, ...] | None = None
 
 
 def checks_module(ref: ModuleType) -> ModuleType:
     """The ``checks`` module of the reference package (the comparison and diagnosis core)."""
     return importlib.import_module(f"{ref.__name__}.checks")
+
+
+def task_module(package: ModuleType, task_id: str) -> ModuleType:
+    """``package.<module>`` of a task, e.g. ``cnnlab.conv`` for ``"2.1"``."""
+    return importlib.import_module(f"{package.__name__}.{_task(task_id).module}")
 
 
 def task_function(package: ModuleType, task_id: str) -> Callable[..., Any]:
@@ -94,7 +105,8 @@ def _case(label: str, args: tuple, forward, rng: np.random.Generator, visible: b
         return Case(label, args)
     out, cache = forward(*args)
     dout = _values(rng, out.shape, visible)
-    return Case(f"dout {_shape(dout)}, cache of {forward.__name__}({label})", (dout, cache))
+    label = f"dout {_shape(dout)}, cache of {forward.__name__}({label})"
+    return Case(label, (dout, cache), forward.__name__, args)
 
 
 def _inputs_1_1(rng: np.random.Generator, visible: bool) -> list[Case]:
@@ -329,6 +341,7 @@ class CaseRun:
 
     got: Any
     args_after: Sequence[Any]
+    own: Any = None  # backward tasks: the outcome on the cache of the student's own forward, if it ran
 
 
 def restored_functions(module: ModuleType, module_name: str, tasks: Any) -> dict[str, Callable[..., Any]]:
@@ -374,6 +387,23 @@ def _mutation(task_id: str, before: Sequence[Any], after: Sequence[Any], checks:
         return f"the arguments were changed beyond recognition ({type(exc).__name__})"
 
 
+def n_passed(task_id: str, case_list: Sequence[Case], runs: Sequence[CaseRun], ref: ModuleType) -> int:
+    """How many of the runs pass (no diagnosis): to decide whether a second try is worth it."""
+    checks = checks_module(ref)
+    with checks.quiet():
+        return sum(
+            1
+            for case, run in zip(case_list, runs, strict=False)
+            if _passes(
+                task_id,
+                run.got,
+                expected_outcome(task_id, case.args, ref),
+                _mutation(task_id, case.args, run.args_after, checks),
+                checks,
+            )
+        )
+
+
 def grade_runs(
     task_id: str,
     case_list: Sequence[Case],
@@ -390,6 +420,7 @@ def grade_runs(
     """
     checks = checks_module(ref)
     n_total = len(case_list)
+    notes = list(notes)
     with checks.quiet():
         judged = []
         for case, run in zip(case_list, runs, strict=False):
@@ -397,6 +428,9 @@ def grade_runs(
             mutated = _mutation(task_id, case.args, run.args_after, checks)
             judged.append((case, run.got, expected, mutated))
         n_passed = sum(1 for _, got, exp, mut in judged if _passes(task_id, got, exp, mut, checks))
+        if any(run.own is not None for run in runs):
+            judged, n_passed, note = _fairer_cache(task_id, judged, runs, n_passed, checks)
+            notes = ([note] if note else []) + notes
         messages: list[str] = []
         found: list[str] = []
         if n_passed < len(judged):
@@ -405,7 +439,51 @@ def grade_runs(
             except Exception as exc:  # never lose points because a diagnosis failed
                 messages = [f"{len(judged) - n_passed} cases failed (no diagnosis: {type(exc).__name__})"]
     fraction = n_passed / n_total if n_total else 0.0
-    return GradeResult(fraction, n_passed, n_total, messages + list(notes), found)
+    return GradeResult(fraction, n_passed, n_total, messages + notes, found)
+
+
+def describe_cache(cache: Any) -> str:
+    """The shape of a cache, for a message, e.g. ``(array (2, 3, 7, 7), array (4, 3, 3, 3), 1, 0)``."""
+    if isinstance(cache, np.ndarray):
+        return f"array {tuple(cache.shape)}"
+    if isinstance(cache, tuple | list):
+        inner = ", ".join(describe_cache(c) for c in cache)
+        return f"({inner})" if isinstance(cache, tuple) else f"[{inner}]"
+    if isinstance(cache, dict):
+        return "{" + ", ".join(f"{k!r}: {describe_cache(v)}" for k, v in cache.items()) + "}"
+    return repr(cache) if isinstance(cache, int | float | str | bool | None) else type(cache).__name__
+
+
+def _fairer_cache(
+    task_id: str,
+    judged: list[tuple[Case, Any, Any, str | None]],
+    runs: Sequence[CaseRun],
+    n_passed: int,
+    checks: ModuleType,
+) -> tuple[list[tuple[Case, Any, Any, str | None]], int, str | None]:
+    """A backward task graded on the cache of the student's own forward pass when that passes more
+    cases than the reference's cache (another cache layout, used consistently, is not a mistake);
+    the note says which cache was used and, on a mismatch, the layout the docstring documents."""
+    own = [(case, run.own, expected, None) for (case, _, expected, _), run in zip(judged, runs, strict=False)]
+    n_own = sum(1 for _, got, exp, _ in own if got is not None and _passes(task_id, got, exp, None, checks))
+    case = judged[0][0] if judged else None
+    forward = case.forward if case else "the forward pass"
+    documented = describe_cache(case.args[1]) if case and len(case.args) > 1 else "its cache"
+    if n_own > n_passed:
+        note = (
+            f"graded on the cache of your own {forward} (it passed {n_own} cases, the reference "
+            f"{forward}'s cache {n_passed}); the documented cache is {documented}"
+        )
+        return own, n_own, note
+    if n_passed < len(judged):
+        raised = [got for _, got, _, _ in judged if isinstance(got, checks.Raised)]
+        if raised and len(raised) == len(judged) - n_passed:
+            note = (
+                f"graded on the cache of the reference {forward}: your backward pass failed on it "
+                f"({raised[0].type}); it must take the cache {forward} returns, as documented: {documented}"
+            )
+            return judged, n_passed, note
+    return judged, n_passed, None
 
 
 def _diagnoses(
@@ -500,3 +578,23 @@ def visible_cases(ref: ModuleType) -> dict[str, Any]:
         "mistakes": {m.id: {"task": m.task, "message": m.message} for m in mistakes.MISTAKES},
         "tasks": tasks,
     }
+
+
+def own_cache_outcome(task_id: str, module: ModuleType, case: Case, checks: ModuleType) -> Any:
+    """A backward case run on the cache of the student's own forward (``module`` is the student's
+    module of the task): the backward's outcome, or None when the forward itself fails."""
+    if case.forward is None or case.forward_args is None:
+        return None
+    fargs = copy.deepcopy(case.forward_args)
+    try:
+        _, cache = getattr(module, case.forward)(*fargs)
+    except (Exception, SystemExit):
+        return None
+    fn = getattr(module, _task(task_id).function)
+    dout = copy.deepcopy(case.args[0])
+    got = checks.call(task_id, fn, (dout, cache))[0]
+    # a backward that writes into what its forward was given (through the cache) or into dout is
+    # judged on the reference's cache, where that is diagnosed
+    if not (wire.same_values(fargs, case.forward_args) and wire.same_values(dout, case.args[0])):
+        return None
+    return got

@@ -177,6 +177,16 @@ def grade_function(
             with isolated(task_id, student_module, ref):
                 got, _ = checks.call(task_id, fn, args)
             runs.append(cases.CaseRun(got, args))
+        if case_list and case_list[0].forward and cases.n_passed(task_id, case_list, runs, ref) < len(runs):
+            # a backward task that lost cases: again, on the cache of the student's own forward
+            module = cases.task_module(student_module, task_id)
+            with isolated(task_id, student_module, ref):
+                runs = [
+                    cases.CaseRun(
+                        run.got, run.args_after, cases.own_cache_outcome(task_id, module, case, checks)
+                    )
+                    for case, run in zip(case_list, runs, strict=False)
+                ]
     return cases.grade_runs(task_id, case_list, runs, ref, notes)
 
 

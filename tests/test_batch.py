@@ -242,6 +242,29 @@ def _students() -> None:
                 (5.0, 5.0),
                 ["ok"],
             ),
+            # its own cache layout (a dict), used consistently: full marks on the backward task too,
+            # graded on the cache of its own forward inside the sandbox
+            "f_own_cache": (
+                {
+                    CONV: _with(
+                        _conv(),
+                        """
+                        _forward, _backward = conv2d_forward, conv2d_backward
+
+                        def conv2d_forward(x, w, b, stride=1, pad=0):
+                            out, cache = _forward(x, w, b, stride, pad)
+                            return out, {"x": cache[0], "w": cache[1], "b": cache[2], "s": stride, "p": pad}
+
+                        def conv2d_backward(dout, cache):
+                            c = cache
+                            return _backward(dout, (c["x"], c["w"], c["b"], c["s"], c["p"]))
+                        """,
+                    )
+                },
+                "release",
+                (5.0, 5.0),
+                ["ok"],
+            ),
             "x_fork": (
                 {
                     CONV: _with(

@@ -207,3 +207,59 @@ def test_clamp() -> None:
     assert cases.clamp_points(7.0, 5.0) == 5.0
     assert cases.clamp_points(-1.0, 5.0) == 0.0
     assert cases.clamp_points(10 / 3, 5.0) == 3.33
+
+
+# --------------------------------------------------------------------------- fair backward grading
+
+DICT_CACHE = {
+    "2.2": ("conv", "conv2d_forward", "conv2d_backward"),
+    "3.2": ("pool", "maxpool2d_forward", "maxpool2d_backward"),
+    "4.2": ("residual", "residual_block_forward", "residual_block_backward"),
+}
+
+
+def _dict_cache(student: ModuleType, ref: ModuleType, task_id: str, forward_too: bool) -> None:
+    """The student keeps the cache as a dict of its own (the reference's entries by position)."""
+    module_name, fwd, bwd = DICT_CACHE[task_id]
+    module, ref_module = getattr(student, module_name), getattr(ref, module_name)
+    ref_fwd, ref_bwd = getattr(ref_module, fwd), getattr(ref_module, bwd)
+
+    def forward(*args: object) -> tuple[object, dict[str, object]]:
+        out, cache = ref_fwd(*args)
+        return out, {f"part{i}": part for i, part in enumerate(cache)}
+
+    def backward(dout: object, cache: dict[str, object]) -> object:
+        return ref_bwd(dout, tuple(cache[f"part{i}"] for i in range(len(cache))))
+
+    if forward_too:
+        setattr(module, fwd, forward)
+    setattr(module, bwd, backward)
+
+
+@pytest.mark.parametrize("task_id", sorted(DICT_CACHE))
+def test_a_consistent_cache_layout_of_ones_own_is_not_a_mistake(
+    task_id: str, student: ModuleType, ref: ModuleType
+) -> None:
+    _dict_cache(student, ref, task_id, forward_too=True)
+    result = hidden.grade_function(task_id, student, ref, SEED)
+    assert result.fraction == 1.0, result.messages
+    assert any("graded on the cache of your own" in m for m in result.messages), result.messages
+
+
+@pytest.mark.parametrize("task_id", sorted(DICT_CACHE))
+def test_a_backward_that_misreads_the_documented_cache_is_told_the_layout(
+    task_id: str, student: ModuleType, ref: ModuleType
+) -> None:
+    _dict_cache(student, ref, task_id, forward_too=False)  # the forward returns the documented tuple
+    result = hidden.grade_function(task_id, student, ref, SEED)
+    assert result.fraction == 0.0
+    note = [m for m in result.messages if "as documented" in m]
+    assert note and "(array (" in note[0], result.messages
+
+
+def test_the_own_cache_cannot_rescue_a_wrong_gradient(student: ModuleType, ref: ModuleType) -> None:
+    _dict_cache(student, ref, "2.2", forward_too=True)
+    right = student.conv.conv2d_backward
+    student.conv.conv2d_backward = lambda dout, cache: tuple(2 * g for g in right(dout, cache))
+    result = hidden.grade_function("2.2", student, ref, SEED)
+    assert result.fraction == 0.0

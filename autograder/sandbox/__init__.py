@@ -155,9 +155,11 @@ class Sandbox:
         task_list = []
         for t in tasks:
             cases = [wire.encode(list(args), blobs) for args in t.cases]  # a fresh memo per case
+            fargs = [None if a is None else wire.encode(list(a), blobs) for a in t.forward_args]
             task_list.append(
                 {"id": t.task_id, "module": t.module, "function": t.function, "cases": cases,
-                 "budget": self.limits.task_budget}
+                 "budget": self.limits.task_budget, "forward": t.forward, "forward_args": fargs,
+                 "own_cache": t.own_cache}
             )  # fmt: skip
         file_refs: dict[str, int | None] = {}
         for rel, data in work.files.items():

@@ -63,6 +63,9 @@ class TaskSpec:
     module: str
     function: str
     cases: list[tuple[Any, ...]]
+    forward: str | None = None  # backward tasks: the forward whose cache the cases hold
+    forward_args: list[tuple[Any, ...] | None] = field(default_factory=list)  # per case
+    own_cache: bool = False  # run the backward on the cache of the student's own forward instead
 
 
 class Child:
@@ -191,6 +194,8 @@ def decode_case(header: dict[str, Any], blobs: list[bytes], limits: Limits) -> t
         )
     except Exception as exc:  # noqa: BLE001
         return Unreadable(f"arguments unreadable: {str(exc)[:300]}"), None
+    if header.get("no_forward") is True:
+        return None, args_after  # own-cache runs: the student's forward did not give a cache
     if "raised" in header:
         raised = header["raised"]
         if not (isinstance(raised, list) and len(raised) == 2):
