@@ -50,8 +50,17 @@ def conv_output_size(n: int, f: int, stride: int = 1, pad: int = 0) -> int:
         when they start at 0, stride, 2*stride, ... A last partial window is dropped.
 
     Raises:
-        ValueError: naming the argument, when n < 1, f < 1, stride < 1, pad < 0, or the filter
-            does not fit in the padded input (n + 2*pad < f).
+        ValueError: with a message that contains the words in quotes, when
+
+            * n, f, stride or pad is not an integer: "n must be an integer" (with that argument's
+              name: "f must be an integer", ...);
+            * n < 1: "n must be >= 1"; f < 1: "f must be >= 1";
+            * stride < 1: "stride must be >= 1"; pad < 0: "pad must be >= 0";
+            * the filter does not fit in the padded input, f > n + 2*pad: "f=<f> is larger than the
+              padded input", e.g. "f=5 is larger than the padded input".
+
+        The helper ``_check_int`` above does the integer and range rules for you, e.g.
+        ``n = _check_int("n", n, 1)``; the visible check and ``pytest -m task1_1`` test every rule.
     """
     # TODO: Task 1.1 - implement conv_output_size (see the docstring above).
     raise NotImplementedError("Task 1.1: implement conv_output_size in cnnlab/conv.py")
