@@ -318,11 +318,14 @@ def test_check_task_in_a_fresh_kernel_without_autoreload(tmp_path: Path) -> None
     assert "and 3 more cases fail the same way" in error.evalue, error.evalue
 
 
-def test_a_stub_traceback_shows_only_the_students_line(tmp_path: Path, capsys) -> None:
+def test_a_stub_traceback_shows_only_the_students_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The NotImplementedError of a stub: the frames of checks.py are cut, the stub's line stays."""
     import shutil
     import traceback
 
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     shutil.copytree(ROOT / "cnnlab", tmp_path / "cnnlab", ignore=shutil.ignore_patterns("__pycache__"))
     load_package(tmp_path / "cnnlab", "cnnlab_stub_traceback")
     checks = importlib.import_module("cnnlab_stub_traceback.checks")
@@ -375,3 +378,25 @@ def test_the_visible_check_demands_the_specified_words(
     else:
         with pytest.raises(AssertionError, match="must contain 'f=5 is larger than the padded input'"):
             ref_checks.check_task("1.1")
+
+
+def test_an_error_in_the_students_code_is_chained_with_only_the_students_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import traceback
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    folder = _student_folder(tmp_path)
+    path = folder / "cnnlab" / "conv.py"
+    source = path.read_text()
+    assert "full[t] += x[t - a] * w[a]" in source, "the reference's conv1d changed"
+    path.write_text(source.replace("full[t] += x[t - a] * w[a]", "full[t] += x[t - a + 1] * w[a]"))
+    load_package(folder / "cnnlab", "cnnlab_chained_error")
+    checks = importlib.import_module("cnnlab_chained_error.checks")
+    with pytest.raises(AssertionError, match="raised IndexError") as info:
+        checks.check_task("1.2")
+    cause = info.value.__cause__
+    assert isinstance(cause, IndexError)
+    frames = traceback.extract_tb(cause.__traceback__)
+    assert frames and all(Path(f.filename) == path for f in frames), [(f.filename, f.name) for f in frames]
+    assert "x[t - a + 1]" in frames[-1].line
