@@ -806,6 +806,7 @@ def run_checks(task_id: str) -> Report:
     consistent = consistent_mistakes([(got, c.expected, c.variants) for c, (got, _, _) in fixed_runs])
     groups: dict[tuple[Any, ...], list[int]] = {}  # kind of failure -> the checks that failed so
     texts: dict[tuple[Any, ...], str] = {}
+    missing_words: list[str] = []  # the words of the failing argument rules after the first
     for i, (case, (got, exc, mutated)) in enumerate(zip(all_cases, runs, strict=True), start=1):
         report.n_checks += 1
         found = diagnose(task_id, got, case.expected, case.variants, messages, consistent=consistent)
@@ -817,9 +818,12 @@ def run_checks(task_id: str) -> Report:
         report.n_failed += 1
         if exc is not None and report.first_exception is None:
             report.first_exception = exc
-        key = ("words", case.words) if words else _kind(got, found, mutated)
+        # the argument rules (Task 1.1) make one entry, which lists the words every failing rule needs
+        key = ("rules",) if case.words else _kind(got, found, mutated)
         if key in groups:
             groups[key].append(i)
+            if case.words:
+                missing_words.append(repr(case.words))
             continue
         groups[key] = [i]
         text = found.text() if found else str(mutated)
@@ -829,9 +833,15 @@ def run_checks(task_id: str) -> Report:
     for key, numbers in groups.items():
         entry = texts[key]
         more = len(numbers) - 1
-        if more:
+        which = _checks_of_the_same_way(numbers[1:])
+        if more and key == ("rules",):
+            rules = "rule fails" if more == 1 else "rules fail"
+            entry += (
+                f"\n... and {more} more argument {rules} (check {which}): each must raise ValueError with a "
+                f"message containing, in turn, {', '.join(missing_words)}."
+            )
+        elif more:
             cases = "case fails" if more == 1 else "cases fail"
-            which = _checks_of_the_same_way(numbers[1:])
             entry += f"\n... and {more} more {cases} the same way (check {which})."
         report.failures.append(entry)
     if task_id == "2.2":
