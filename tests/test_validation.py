@@ -131,3 +131,45 @@ def _params(**override):
         "b2": np.zeros(3),
     }
     return {**p, **override}
+
+
+# The argument checks written for the students (above the TODO of these task functions): the words of
+# their ValueErrors, which test_provided_validation_rules above raises and the docstrings state.
+PROVIDED_RULES = {
+    ("conv", "conv1d"): [
+        "x must be a non-empty 1-D array",
+        "w must be a non-empty 1-D array",
+        "mode must be one of",
+    ],
+    ("conv", "conv2d_forward"): [
+        "x must be a 4-D array",
+        "w must be a 4-D array",
+        "channels but x has C=",
+        "b must have shape (K,)",
+        "stride must be >= 1",
+        "pad must be >= 0",
+        "filter height FH=",
+        "filter width FW=",
+    ],
+    ("pool", "maxpool2d_forward"): [
+        "x must be a 4-D array",
+        "size must be >= 1",
+        "stride must be >= 1",
+        "is larger than the input",
+    ],
+    ("residual", "residual_block_forward"): [
+        "x must be a 4-D array",
+        "params is missing",
+        "params['w1'] must have shape (C1, C=",
+        "params['w2'] must have shape (C=",
+        "'same' padding needs odd filter sizes",
+    ],
+}
+
+
+@pytest.mark.parametrize(("where", "words"), PROVIDED_RULES.items(), ids=lambda v: str(v))
+def test_docstrings_state_the_provided_rules(where, words):
+    module, function = where
+    doc = " ".join(getattr(getattr(load_reference(), module), function).__doc__.split())
+    missing = [w for w in words if w not in doc]
+    assert not missing, f"the docstring of {function} does not state {missing}"

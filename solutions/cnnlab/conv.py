@@ -101,6 +101,11 @@ def conv1d(x: np.ndarray, w: np.ndarray, mode: str = "full") -> np.ndarray:
 
     Returns:
         h with the shape given by ``mode``.
+
+    Raises:
+        ValueError: (the argument checks are written for you, above the TODO) with a message that
+            contains "x must be a non-empty 1-D array", "w must be a non-empty 1-D array" or
+            "mode must be one of ('full', 'same', 'valid')".
     """
     x, w = _check_1d(x, w, mode)
     ### BEGIN SOLUTION
@@ -198,6 +203,12 @@ def conv2d_forward(
         out: shape (N, K, Ho, Wo) with Ho = (H + 2*pad - FH) // stride + 1 and
             Wo = (W + 2*pad - FW) // stride + 1.
         cache: ``(x, w, b, stride, pad)`` for :func:`conv2d_backward`.
+
+    Raises:
+        ValueError: (written for you: :func:`check_conv_args`, above the TODO) with a message that
+            contains "x must be a 4-D array", "w must be a 4-D array", "w has C=<C of w> channels but
+            x has C=<C of x>", "b must have shape (K,)", "stride must be >= 1", "pad must be >= 0",
+            "filter height FH=<FH> is larger" or "filter width FW=<FW> is larger" (than the padded input).
 
     ``x`` is never modified.
     """
