@@ -55,8 +55,8 @@ setup-dev: $(STAMP)
 
 # JupyterLab rooted at notebooks/, where cnnlab/ (a link to ../cnnlab, as in the nbgrader release)
 # sits next to the notebooks. jupyter-config/ is the student's Lab: nbgrader's Validate button without
-# its instructor tools, and no news pop-up. It is added to JUPYTER_CONFIG_PATH: your ~/.jupyter is
-# neither read for these settings nor changed.
+# its instructor tools, and no news pop-up. It is added to JUPYTER_CONFIG_PATH: nothing in your home
+# is changed (settings in ~/.jupyter still take precedence).
 lab: $(STUDENT_STAMP)
 	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
 		$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)/notebooks" $(ARGS)
