@@ -236,4 +236,14 @@ def _student_path(page, base: str, course: Path) -> None:
     _snapshot(page, "student-6-validate-success.png")
     assert "Success! Your notebook passes all the tests." in verdict, f"Validate says: {verdict!r}"
     _close_dialog(page)
+
+    # 7. The task text's link to the file opens it in the Lab (cnnlab/ is next to the notebook).
+    _activate_tab(page, "01_convolution.ipynb")
+    heading = page.locator(
+        ".jp-NotebookPanel:visible .jp-MarkdownCell", has_text=f"Task {second.id}: {second.function}"
+    )
+    link = heading.locator("a", has_text=second.path).first
+    link.scroll_into_view_if_needed()
+    link.click()
+    page.wait_for_function("() => jupyterapp.shell.currentWidget.title.label === 'conv.py'")
     assert not page.blocked, f"JupyterLab asked for outside resources: {page.blocked}"
