@@ -1,14 +1,23 @@
-# cnnlab — the two commands that matter: `make demo` and `make test`.
-# Both create the virtualenv .venv (with pip) on first use and install the project into it.
+# cnnlab — `make setup` + `make lab` for students; `make demo` and `make test` for the course's developers.
+# Each creates the virtualenv .venv (with pip) on first use and installs what it needs into it:
+# `make setup` only the student's tools, every other target also the test, PyTorch and book tools.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+STUDENT_STAMP := $(VENV)/.installed-student
+TEST_STAMP := $(VENV)/.installed-test
+STAMP := $(VENV)/.installed-dev
+# extra arguments for the JupyterLab server of `make lab`, e.g. ARGS="--no-browser --port=8899"
+ARGS ?=
 
-.PHONY: help setup demo test test-fast release check-release lint format bench grade grade-bench clean
+.PHONY: help setup setup-test setup-dev lab demo test test-fast release check-release lint format bench grade \
+	grade-bench clean book test-browser
 
 help:
+	@echo "make setup    students: .venv with numpy, matplotlib, JupyterLab, ipywidgets, nbgrader (~500 MB)"
+	@echo "make lab      students: JupyterLab on notebooks/, with cnnlab/ in its file browser [ARGS=...]"
+	@echo "make setup-test  students: add pytest, hypothesis and scipy, for pytest -m task1_2"
 	@echo "make demo     release the course, autograde the sample submissions, print the grade table"
 	@echo "make test     run every test (reference, stubs, notebooks, nbgrader end to end)"
 	@echo "make release  rebuild the student release (cnnlab/, notebooks/) from solutions/"
@@ -17,13 +26,40 @@ help:
 	@echo "make book     the self-study book (HTML, offline) into _build/book/"
 	@echo "make lint     ruff"
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,grader,dask,postgres,torch,book]'
-	touch $(STAMP)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
 
-setup: $(STAMP)
+# pip prints each package as it goes (no --quiet): the first install takes a minute or more.
+$(STUDENT_STAMP): pyproject.toml | $(PY)
+	@echo "== installing the student tools into $(VENV): numpy, matplotlib, JupyterLab, ipywidgets, nbgrader"
+	$(PY) -m pip install -e '.[student]'
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(PY)
+	@echo "== installing the student tools and the task tests into $(VENV) (adds pytest, hypothesis, scipy)"
+	$(PY) -m pip install -e '.[student,test]'
+	touch $@ $(STUDENT_STAMP)
+
+# everything: the tests, PyTorch (a test oracle), the book and the browser tests' Playwright (~2 GB)
+$(STAMP): pyproject.toml | $(PY)
+	@echo "== installing the development tools into $(VENV): tests, the grader's sandbox, Dask, PostgreSQL's driver, PyTorch, jupyter-book, Playwright"
+	$(PY) -m pip install -e '.[dev,grader,dask,postgres,torch,book]'
+	touch $@ $(TEST_STAMP) $(STUDENT_STAMP)
+
+setup: $(STUDENT_STAMP)
+
+setup-test: $(TEST_STAMP)
+
+setup-dev: $(STAMP)
+
+# JupyterLab rooted at notebooks/, where cnnlab/ (a link to ../cnnlab, as in the nbgrader release)
+# sits next to the notebooks. jupyter-config/ is the student's Lab: nbgrader's Validate button without
+# its instructor tools, and no news pop-up. It is added to JUPYTER_CONFIG_PATH: nothing in your home
+# is changed (settings in ~/.jupyter still take precedence).
+lab: $(STUDENT_STAMP)
+	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)/notebooks" $(ARGS)
 
 release: $(STAMP)
 	$(PY) -m tools.build
@@ -76,4 +112,3 @@ book: $(STAMP)
 test-browser: $(STAMP)
 	$(PY) -m pytest --impl=reference -m browser
 
-.PHONY: book test-browser

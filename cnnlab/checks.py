@@ -26,7 +26,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import linecache
 import os
+import re
+import sys
+import types
 import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -460,6 +464,8 @@ class CheckCase:
     args: tuple[Any, ...]
     expected: Outcome
     variants: dict[str, Outcome] = field(default_factory=dict)
+    #: for an expected exception: words its message must contain (see ``tasks.ERROR_RULES``)
+    words: str | None = None
 
 
 _LOADED: dict[tuple[str, float], dict[str, Any]] = {}
@@ -510,7 +516,12 @@ def _hand_cases(task_id: str) -> list[CheckCase]:
     if task_id == "1.1":
         return [
             CheckCase("conv_output_size(5, 3)", (5, 3, 1, 0), {"M": 3}, {"size_no_plus_one": {"M": 2}}),
-            CheckCase("conv_output_size(32, 5, stride=1, pad=2)", (32, 5, 1, 2), {"M": 32}),
+            CheckCase(
+                "conv_output_size(32, 5, stride=1, pad=2)",
+                (32, 5, 1, 2),
+                {"M": 32},
+                {"size_no_plus_one": {"M": 31}, "size_pad_once": {"M": 30}},
+            ),
             CheckCase(
                 "conv_output_size(6, 3, stride=2, pad=0): the last partial window is dropped",
                 (6, 3, 2, 0),
@@ -518,13 +529,26 @@ def _hand_cases(task_id: str) -> list[CheckCase]:
                 {"size_ceil": {"M": 3}, "size_no_plus_one": {"M": 1}},
             ),
             CheckCase(
-                "conv_output_size(7, 3, stride=2, pad=1)", (7, 3, 2, 1), {"M": 4}, {"size_pad_once": {"M": 3}}
+                "conv_output_size(7, 3, stride=2, pad=1)",
+                (7, 3, 2, 1),
+                {"M": 4},
+                {"size_pad_once": {"M": 3}, "size_no_plus_one": {"M": 3}},
             ),
             CheckCase(
-                "conv_output_size(2, 5): the filter does not fit",
-                (2, 5, 1, 0),
-                Raised("ValueError", "filter size f=5 is larger than the padded input"),
+                "conv_output_size(3, 5, stride=1, pad=1): f just fits",
+                (3, 5, 1, 1),
+                {"M": 1},
+                {"size_no_plus_one": {"M": 0}},
             ),
+            *[
+                CheckCase(
+                    f"conv_output_size{rule.args}: {rule.rule}",
+                    rule.args,
+                    Raised("ValueError", rule.words),
+                    words=rule.words,
+                )
+                for rule in tasks.ERROR_RULES["1.1"]
+            ],
         ]
     if task_id == "1.2":
         x, w = a([1.0, 2.0, 3.0]), a([0.0, 1.0, 0.5])
@@ -675,16 +699,22 @@ def quiet() -> Iterator[None]:
 
 @dataclass
 class Report:
-    """The outcome of one task's visible checks."""
+    """The outcome of one task's visible checks.
+
+    ``failures`` holds one entry per distinct diagnosis: the first case that showed it, then how
+    many more cases fail the same way. ``n_failed`` counts every failed case.
+    """
 
     task: tasks.Task
     n_checks: int = 0
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     first_exception: BaseException | None = None
+    n_failed: int = 0
 
     def message(self) -> str:
-        task, failed = self.task, len(self.failures)
+        task = self.task
+        failed = max(self.n_failed, len(self.failures))
         head = f"Task {task.id} {task.function}: {failed} of {self.n_checks} checks failed."
         body = [f"- {f}".replace("\n", "\n  ") for f in self.failures]
         return "\n".join([head, *body, *self.notes])
@@ -718,14 +748,52 @@ def _copy(obj: Any) -> Any:
 
 _DEPENDS = {"2.2": ("2.1",), "4.1": ("2.1",), "4.2": ("2.1", "2.2")}
 
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _kind(got: Outcome, found: Diagnosis | None, mutated: str | None) -> tuple[Any, ...]:
+    """What makes two failed cases "the same way": the known mistakes they look like, else the kind of
+    problem (the exception's type, or the problem's sentence with its numbers left out)."""
+    if found is None:
+        shape: tuple[Any, ...] = ()
+    elif found.hints:
+        shape = ("looks like", *found.hints)
+    elif isinstance(got, Raised):
+        shape = ("raised", got.type)
+    else:
+        shape = ("problem", *(_NUMBER.sub("#", p) for p in found.problems))
+    return (*shape, "mutated" if mutated else "")
+
+
+def _words_problem(case: CheckCase, got: Outcome) -> str | None:
+    """The right exception type whose message lacks the words the task's rules ask for."""
+    if case.words is None or not isinstance(got, Raised) or not isinstance(case.expected, Raised):
+        return None
+    if got.type != case.expected.type or case.words in got.message:
+        return None
+    return (
+        f"raised {got.type}({got.message!r}); its message must contain {case.words!r} "
+        "(the docstring lists the words of each rule)"
+    )
+
+
+def _checks_of_the_same_way(numbers: list[int]) -> str:
+    return ", ".join(str(i) for i in numbers[:8]) + (", ..." if len(numbers) > 8 else "")
+
 
 def run_checks(task_id: str) -> Report:
-    """Run every visible check of one task. A ``NotImplementedError`` propagates unchanged."""
+    """Run every visible check of one task. A ``NotImplementedError`` propagates unchanged.
+
+    The hand-worked examples come first (the simplest first), then the fixed cases from
+    ``check_cases.json``, then cases derived from them. Failed cases that fail the same way (the same
+    known mistake, or the same kind of problem) make one entry: the first of them, and a count.
+    """
     task = tasks.TASKS[task_id]
     report = Report(task)
     messages = {k: v["message"] for k, v in load_cases()["mistakes"].items()}
     fixed = fixed_cases(task_id)
-    all_cases = [*fixed, *_hand_cases(task_id), *_derived_cases(task_id, fixed)]
+    hand = _hand_cases(task_id)
+    all_cases = [*hand, *fixed, *_derived_cases(task_id, fixed)]
     runs = []
     for case in all_cases:
         args = _copy(case.args)
@@ -734,27 +802,48 @@ def run_checks(task_id: str) -> Report:
             raise exc
         runs.append((got, exc, find_mutation(task_id, case.args, args)))
     # an exception names a mistake only if that mistake explains every fixed case
-    fixed_runs = zip(fixed, runs[: len(fixed)], strict=True)
+    fixed_runs = zip(fixed, runs[len(hand) : len(hand) + len(fixed)], strict=True)
     consistent = consistent_mistakes([(got, c.expected, c.variants) for c, (got, _, _) in fixed_runs])
-    first_with: dict[tuple[str, ...], int] = {}  # hints -> the first check that showed them
+    groups: dict[tuple[Any, ...], list[int]] = {}  # kind of failure -> the checks that failed so
+    texts: dict[tuple[Any, ...], str] = {}
+    missing_words: list[str] = []  # the words of the failing argument rules after the first
     for i, (case, (got, exc, mutated)) in enumerate(zip(all_cases, runs, strict=True), start=1):
         report.n_checks += 1
         found = diagnose(task_id, got, case.expected, case.variants, messages, consistent=consistent)
-        if found or mutated:
-            text = found.text() if found else str(mutated)
-            if found and found.hints:
-                key = tuple(found.hints)
-                if key in first_with:
-                    text = (
-                        "; ".join(found.problems)
-                        + f"\nThis looks like the same mistake as check {first_with[key]}."
-                    )
-                first_with.setdefault(key, i)
-            if found and mutated:
-                text += f"\nAlso: {mutated}"
-            report.failures.append(f"check {i} ({case.label}): {text}")
-            if exc is not None and report.first_exception is None:
-                report.first_exception = exc
+        words = _words_problem(case, got)
+        if words and found is None:
+            found = Diagnosis([words])
+        if not (found or mutated):
+            continue
+        report.n_failed += 1
+        if exc is not None and report.first_exception is None:
+            report.first_exception = exc
+        # the argument rules (Task 1.1) make one entry, which lists the words every failing rule needs
+        key = ("rules",) if case.words else _kind(got, found, mutated)
+        if key in groups:
+            groups[key].append(i)
+            if case.words:
+                missing_words.append(repr(case.words))
+            continue
+        groups[key] = [i]
+        text = found.text() if found else str(mutated)
+        if found and mutated:
+            text += f"\nAlso: {mutated}"
+        texts[key] = f"check {i} ({case.label}): {text}"
+    for key, numbers in groups.items():
+        entry = texts[key]
+        more = len(numbers) - 1
+        which = _checks_of_the_same_way(numbers[1:])
+        if more and key == ("rules",):
+            rules = "rule fails" if more == 1 else "rules fail"
+            entry += (
+                f"\n... and {more} more argument {rules} (check {which}): each must raise ValueError with a "
+                f"message containing, in turn, {', '.join(missing_words)}."
+            )
+        elif more:
+            cases = "case fails" if more == 1 else "cases fail"
+            entry += f"\n... and {more} more {cases} the same way (check {which})."
+        report.failures.append(entry)
     if task_id == "2.2":
         if _passes_fixed_cases("2.1"):
             report.n_checks += 1
@@ -763,6 +852,7 @@ def run_checks(task_id: str) -> Report:
             except Exception as exc:  # e.g. a forward pass that fails on float64 perturbations
                 problem = f"raised {type(exc).__name__}: {exc}"
             if problem:
+                report.n_failed += 1
                 report.failures.append(
                     f"check {report.n_checks} (numerical gradient of conv2d_forward): {problem}"
                 )
@@ -783,21 +873,96 @@ def run_checks(task_id: str) -> Report:
     return report
 
 
+# --------------------------------------------------------------------------- fresh code, short tracebacks
+
+
+def _package_name() -> str:
+    return __name__.rpartition(".")[0]
+
+
+def student_modules() -> list[ModuleType]:
+    """The modules the students write (``conv``, ``pool``, ``residual``), in the order of the tasks."""
+    package = _package_name()
+    names = dict.fromkeys(t.module for t in tasks.TASKS.values())
+    return [sys.modules.get(f"{package}.{name}") or _MODULES[name] for name in names]
+
+
+def reload_student_modules() -> None:
+    """Run the student's files again, as they are on disk now, so that a check never sees old code.
+
+    Each student module is re-executed in its own namespace from its source (not from a cached
+    ``.pyc``, which can be stale when a file changes twice within a second), in the order of the
+    tasks, so that ``from .conv import ...`` in a later one picks up the new functions. Other modules
+    of the package that imported a student function by name are pointed at the new one. Errors in the
+    file (a ``SyntaxError``, a ``NameError`` at module level) propagate.
+    """
+    package = _package_name()
+    reloaded = student_modules()
+    old: dict[int, tuple[Any, ModuleType, str]] = {}
+    for module in reloaded:
+        for name, value in vars(module).items():
+            if getattr(value, "__module__", None) == module.__name__:
+                old[id(value)] = (value, module, name)
+    for module in reloaded:
+        path = module.__file__
+        if path is None:
+            continue
+        code = compile(Path(path).read_bytes(), path, "exec", dont_inherit=True)
+        exec(code, module.__dict__)  # what importlib.reload does, minus the bytecode cache
+        linecache.checkcache(path)  # tracebacks show the lines that ran
+        _MODULES[module.__name__.rpartition(".")[2]] = module
+    for name, module in list(sys.modules.items()):
+        if not name.startswith(package + ".") or module in reloaded or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            hit = old.get(id(value))
+            if hit is not None and hit[0] is value and hasattr(hit[1], hit[2]):
+                setattr(module, attr, getattr(hit[1], hit[2]))
+
+
+def _student_files() -> set[str]:
+    return {os.path.realpath(m.__file__) for m in student_modules() if m.__file__}
+
+
+def student_traceback(exc: BaseException) -> BaseException:
+    """``exc`` with its traceback cut to the frames in the student's files (the checks' own frames,
+    above them, and numpy's, below them, left out). Unchanged if none of its frames is the student's."""
+    files = _student_files()
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    mine = [i for i, t in enumerate(frames) if os.path.realpath(t.tb_frame.f_code.co_filename) in files]
+    if not mine:
+        return exc
+    new = None
+    for t in reversed(frames[mine[0] : mine[-1] + 1]):
+        new = types.TracebackType(new, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    return exc.with_traceback(new)
+
+
 def check_task(task_id: str) -> None:
     """Run the visible checks of one task (e.g. ``"2.1"``).
 
+    First runs your files again as they are now (:func:`reload_student_modules`): the check always sees
+    the code you last saved, with or without ``%autoreload``, after a kernel restart or not.
+
     Prints one line when everything passes. Otherwise raises ``AssertionError`` saying which check
-    failed, what differs, and which known mistake it looks like. A function that is still a stub
-    raises its ``NotImplementedError`` ("Task 2.1: implement conv2d_forward in cnnlab/conv.py").
+    failed, what differs, and which known mistake it looks like; cases that fail the same way are
+    counted, not repeated. A function that is still a stub raises its ``NotImplementedError`` ("Task
+    2.1: implement conv2d_forward in cnnlab/conv.py"). Tracebacks show only the lines of your files.
 
     While nbgrader autogrades (``NBGRADER_EXECUTION=autograde``) nothing is raised: the diagnosis is
     printed, so that the hidden grading in the same cell still runs.
     """
+    __tracebackhide__ = True  # IPython and pytest leave this frame out of tracebacks
     if task_id not in tasks.TASKS:
         raise ValueError(f"unknown task {task_id!r}; tasks are {', '.join(tasks.TASKS)}")
     task = tasks.TASKS[task_id]
     if os.environ.get("NBGRADER_EXECUTION") == "autograde":
         try:
+            reload_student_modules()
             with quiet():
                 report = run_checks(task_id)
         except NotImplementedError as exc:
@@ -811,9 +976,14 @@ def check_task(task_id: str) -> None:
             print(report.message())
             return
     else:
-        report = run_checks(task_id)
+        try:
+            reload_student_modules()
+            report = run_checks(task_id)
+        except Exception as exc:  # a syntax error in the file, a stub's NotImplementedError, ...
+            raise student_traceback(exc) from None
         if report.failures:
-            raise AssertionError(report.message()) from report.first_exception
+            cause = report.first_exception
+            raise AssertionError(report.message()) from (cause and student_traceback(cause))
     print(f"Task {task_id} {task.function}: all {report.n_checks} checks passed.")
 
 
@@ -835,5 +1005,8 @@ __all__ = [
     "match_variants",
     "problems",
     "relative_error",
+    "reload_student_modules",
     "split_result",
+    "student_modules",
+    "student_traceback",
 ]

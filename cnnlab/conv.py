@@ -50,8 +50,17 @@ def conv_output_size(n: int, f: int, stride: int = 1, pad: int = 0) -> int:
         when they start at 0, stride, 2*stride, ... A last partial window is dropped.
 
     Raises:
-        ValueError: naming the argument, when n < 1, f < 1, stride < 1, pad < 0, or the filter
-            does not fit in the padded input (n + 2*pad < f).
+        ValueError: with a message that contains the words in quotes, when
+
+            * n, f, stride or pad is not an integer: "n must be an integer" (with that argument's
+              name: "f must be an integer", ...);
+            * n < 1: "n must be >= 1"; f < 1: "f must be >= 1";
+            * stride < 1: "stride must be >= 1"; pad < 0: "pad must be >= 0";
+            * the filter does not fit in the padded input, f > n + 2*pad: "f=<f> is larger than the
+              padded input", e.g. "f=5 is larger than the padded input".
+
+        The helper ``_check_int`` above does the integer and range rules for you, e.g.
+        ``n = _check_int("n", n, 1)``; the visible check and ``pytest -m task1_1`` test every rule.
     """
     # TODO: Task 1.1 - implement conv_output_size (see the docstring above).
     raise NotImplementedError("Task 1.1: implement conv_output_size in cnnlab/conv.py")
@@ -86,6 +95,11 @@ def conv1d(x: np.ndarray, w: np.ndarray, mode: str = "full") -> np.ndarray:
 
     Returns:
         h with the shape given by ``mode``.
+
+    Raises:
+        ValueError: (the argument checks are written for you, above the TODO) with a message that
+            contains "x must be a non-empty 1-D array", "w must be a non-empty 1-D array" or
+            "mode must be one of ('full', 'same', 'valid')".
     """
     x, w = _check_1d(x, w, mode)
     # TODO: Task 1.2 - implement conv1d (see the docstring above).
@@ -168,6 +182,12 @@ def conv2d_forward(
         out: shape (N, K, Ho, Wo) with Ho = (H + 2*pad - FH) // stride + 1 and
             Wo = (W + 2*pad - FW) // stride + 1.
         cache: ``(x, w, b, stride, pad)`` for :func:`conv2d_backward`.
+
+    Raises:
+        ValueError: (written for you: :func:`check_conv_args`, above the TODO) with a message that
+            contains "x must be a 4-D array", "w must be a 4-D array", "w has C=<C of w> channels but
+            x has C=<C of x>", "b must have shape (K,)", "stride must be >= 1", "pad must be >= 0",
+            "filter height FH=<FH> is larger" or "filter width FW=<FW> is larger" (than the padded input).
 
     ``x`` is never modified.
     """

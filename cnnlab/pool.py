@@ -48,6 +48,11 @@ def maxpool2d_forward(x: np.ndarray, size: int = 2, stride: int | None = None) -
         out: shape (N, C, Ho, Wo), Ho = (H - size) // stride + 1, Wo = (W - size) // stride + 1.
         cache: ``(x, size, stride)`` for :func:`maxpool2d_backward` (stride already resolved to an int).
 
+    Raises:
+        ValueError: (written for you: :func:`pool_output_shape`, above the TODO) with a message that
+            contains "x must be a 4-D array", "size must be >= 1", "stride must be >= 1" or
+            "pool size=<size> is larger than the input".
+
     Equal to ``torch.nn.functional.max_pool2d(x, size, stride)``. ``x`` is never modified.
     """
     stride, Ho, Wo = pool_output_shape(x, size, stride)

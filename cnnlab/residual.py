@@ -106,6 +106,12 @@ def residual_block_forward(x: np.ndarray, params: Params, lam: float = 1.0) -> t
     Returns:
         out: H(x), shape (N, C, H, W).
         cache: ``(lam, conv1_cache, relu_cache, conv2_cache)`` for :func:`residual_block_backward`.
+
+    Raises:
+        ValueError: (written for you: :func:`check_residual_args`, above the TODO) with a message that
+            contains "x must be a 4-D array", "params is missing [...]", "params['w1'] must have shape
+            (C1, C=<C>", "params['w2'] must have shape (C=<C>, C1=<C1>" or "'same' padding needs odd
+            filter sizes".
     """
     check_residual_args(x, params)
     # TODO: Task 4.1 - implement residual_block_forward (see the docstring above).

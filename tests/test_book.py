@@ -42,7 +42,14 @@ def browser():
     )
     executable = chromium_path()
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        # scrollbars drawn as a reader's browser draws them (Playwright hides them by default), so that
+        # the layout test can see a formula's scrollbar
+        browser = p.chromium.launch(
+            executable_path=executable,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            ignore_default_args=["--hide-scrollbars"],
+        )
         yield browser
         browser.close()
 
@@ -182,7 +189,7 @@ def _check_landing_page(page, server) -> None:
     missing = [nb for nb in NOTEBOOKS if f"{nb}.html" not in targets]
     _check(page, not missing, f"the landing page does not link to {missing}; its links: {sorted(targets)}")
     text = page.inner_text("article.bd-article")
-    for words in ("make setup", "jupyter lab", "Show solution"):
+    for words in ("make setup", "make lab", "Show solution"):
         _check(page, words in text, f"the landing page does not say {words!r}")
     math = _wait_typeset(page)
     _check(page, math["math"] > 0 and math["typeset"] >= math["math"], f"formulas not typeset: {math}")
@@ -265,6 +272,73 @@ def _check_notebook_page(page, server, notebook: str) -> None:
 
     _check(page, not page.blocked, f"{notebook}: the page asked for outside resources: {page.blocked}")
     _check(page, not page.js_errors, f"{notebook}: JavaScript errors: {page.js_errors}")
+
+
+# Every display formula of a page, measured: its box, how wide it is inside, whether it scrolls with a
+# scrollbar that takes room (a visible one), and the article column's box.
+FORMULAS_JS = """() => {
+    const column = document.querySelector('article.bd-article').getBoundingClientRect();
+    return [...document.querySelectorAll('article div.math mjx-container[display="true"]')].map(m => {
+        const box = m.getBoundingClientRect(), style = getComputedStyle(m);
+        return {
+            tex: (m.querySelector('mjx-assistive-mml') || m).textContent.slice(0, 70),
+            left: box.left, right: box.right, inner: m.scrollWidth, width: m.clientWidth,
+            scrolls: ['auto', 'scroll'].includes(style.overflowX), scrollbar: m.offsetHeight - m.clientHeight,
+            column_left: column.left, column_right: column.right, viewport: innerWidth,
+        };
+    });
+}"""
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_wide_formulas_and_solution_code_stay_in_view(browser, server, width):
+    """At 1,400 px every display formula fits its column; on a 390 px phone each one fits or scrolls
+    inside the column with a visible scrollbar; nothing sticks out of the column. The solutions' code
+    wraps instead of clipping long lines."""
+    context, page = offline_page(browser, (server + "/",), {"width": width, "height": 900}, TIMEOUT_MS)
+    try:
+        with _screenshot_on_failure(page):
+            widest = None
+            for notebook in NOTEBOOKS:
+                _open(page, f"{server}/{notebook}.html")
+                _wait_typeset(page)
+                page.evaluate("document.fonts.ready")
+                formulas = page.evaluate(FORMULAS_JS)
+                _check(page, formulas, f"{notebook}: no display formulas")
+                for i, f in enumerate(formulas):
+                    where = f"{notebook} at {width} px, formula {i} ({f['tex']!r}): {f}"
+                    inside = (
+                        f["left"] >= max(0, f["column_left"]) - 1
+                        and f["right"] <= min(f["viewport"], f["column_right"]) + 1
+                    )
+                    _check(page, inside, f"sticks out of the column: {where}")
+                    fits = f["inner"] <= f["width"] + 1
+                    if width >= 1400:
+                        _check(page, fits, f"wider than the column: {where}")
+                    else:
+                        _check(
+                            page,
+                            fits or (f["scrolls"] and f["scrollbar"] > 0),
+                            f"hidden, no scrollbar: {where}",
+                        )
+                    if widest is None or f["inner"] > widest[2]["inner"]:
+                        widest = (notebook, i, f)
+                for pre in page.locator("article details.cnnlab-solution pre").all():
+                    pre.evaluate("p => { p.closest('details').open = true; }")
+                    size = pre.evaluate("p => [p.scrollWidth, p.clientWidth]")
+                    _check(
+                        page,
+                        size[0] <= size[1] + 1,
+                        f"{notebook}: solution code clipped at {width} px: {size}",
+                    )
+            notebook, i, _ = widest
+            _open(page, f"{server}/{notebook}.html")
+            _wait_typeset(page)
+            page.locator("article div.math mjx-container[display='true']").nth(i).scroll_into_view_if_needed()
+            SCREENSHOTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"book-widest-formula-{width}.png"))
+    finally:
+        context.close()
 
 
 def test_book_stamp_lists_every_task(book):

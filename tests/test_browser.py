@@ -11,7 +11,8 @@ runtime folders, and driven through the UI by Playwright in headless Chromium (D
 2. The reference goes into the copy (``solutions/cnnlab/*.py`` over ``cnnlab/``); Kernel > Restart
    Kernel and Run All Cells: every check cell prints its success line and has no error output, and the
    figures are rendered as images.
-3. nbgrader's Validate button (its lab extension, enabled in the temporary config): "Success!".
+3. nbgrader's Validate button (its lab extension, as the project's ``jupyter-config/`` sets it up for
+   ``make lab``): "Success!".
 
 Screenshots of each step go to ``$TMPDIR/cnnlab-screenshots/``; on a failure, a screenshot and the
 server log go to a temporary folder named in the failure message.
@@ -84,30 +85,8 @@ def jupyterlab(student_dir, tmp_path_factory, sync_api):
     chromium_path()  # skip before starting a server that nobody would look at
     home = tmp_path_factory.mktemp("jupyter")
     config = home / "config"
-    # nbgrader: the Validate button and its server handler on; the instructor tools off.
-    _write_json(
-        config / "jupyter_server_config.json",
-        {
-            "ServerApp": {
-                "jpserver_extensions": {
-                    "jupyterlab": True,
-                    "nbgrader.server_extensions.validate_assignment": True,
-                    "nbgrader.server_extensions.formgrader": False,
-                    "nbgrader.server_extensions.assignment_list": False,
-                    "nbgrader.server_extensions.course_list": False,
-                }
-            }
-        },
-    )
-    _write_json(
-        config / "labconfig" / "page_config.json",
-        {
-            "disabledExtensions": {
-                "@jupyter/nbgrader:validate-assignment": False,
-                "@jupyterlab/apputils-extension:announcements": True,
-            }
-        },
-    )
+    # The student's Lab as `make lab` configures it: the project's jupyter-config/ (nbgrader's Validate
+    # on, its instructor tools and the news off) on JUPYTER_CONFIG_PATH, an empty user config besides.
     # Every cell in the DOM (no windowing), so that the test can read any cell's output.
     _write_json(
         config
@@ -120,6 +99,7 @@ def jupyterlab(student_dir, tmp_path_factory, sync_api):
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MPLBACKEND", "NBGRADER_EXECUTION")}
     env.update(
+        JUPYTER_CONFIG_PATH=str(ROOT / "jupyter-config"),
         JUPYTER_CONFIG_DIR=str(config),
         JUPYTER_RUNTIME_DIR=str(home / "runtime"),
         JUPYTER_DATA_DIR=str(home / "data"),

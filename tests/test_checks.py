@@ -254,3 +254,149 @@ def test_check_task_prints_the_diagnosis_while_autograding(
 def test_check_task_rejects_an_unknown_task(ref_checks: ModuleType) -> None:
     with pytest.raises(ValueError, match="unknown task"):
         ref_checks.check_task("9.9")
+
+
+# --------------------------------------------------------------------------- checks never go stale
+
+# Task 2.1's classic mistake, made in the reference's conv2d_forward: the kernel is flipped.
+RIGHT = "np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3]))"
+FLIPPED = "np.tensordot(window, w[:, :, ::-1, ::-1], axes=([1, 2, 3], [1, 2, 3]))"
+
+
+def _student_folder(root: Path) -> Path:
+    """A student's folder: the released ``cnnlab/`` with the reference's ``conv.py`` (Task 2.1 done)."""
+    import shutil
+
+    shutil.copytree(ROOT / "cnnlab", root / "cnnlab", ignore=shutil.ignore_patterns("__pycache__"))
+    conv = (ROOT / "solutions" / "cnnlab" / "conv.py").read_text()
+    assert RIGHT in conv, "the reference's conv2d_forward changed: update RIGHT"
+    (root / "cnnlab" / "conv.py").write_text(conv)
+    return root
+
+
+def _make_mistake(folder: Path) -> None:
+    path = folder / "cnnlab" / "conv.py"
+    path.write_text(path.read_text().replace(RIGHT, FLIPPED))
+
+
+def test_check_task_sees_the_file_as_saved_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """check -> edit the file to a classic mistake -> check again, in one process, no autoreload."""
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    folder = _student_folder(tmp_path)
+    package = load_package(folder / "cnnlab", "cnnlab_stale_check")
+    checks = importlib.import_module("cnnlab_stale_check.checks")
+    checks.check_task("2.1")  # passes
+    _make_mistake(folder)
+    with pytest.raises(AssertionError, match="flips the kernel"):
+        checks.check_task("2.1")
+    # residual.py-style imports by name see the new function too
+    assert package.conv.conv2d_forward.__code__.co_filename == str(folder / "cnnlab" / "conv.py")
+
+
+def test_check_task_in_a_fresh_kernel_without_autoreload(tmp_path: Path) -> None:
+    """The same in a real IPython kernel started fresh, running only check cells (no autoreload cell):
+    the second check fails with the diagnosis, and its traceback holds none of the checks' frames."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    folder = _student_folder(tmp_path)
+    source = (
+        'import cnnlab\nfrom cnnlab.checks import check_task\n\nprint(cnnlab.__file__)\ncheck_task("2.1")'
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for _ in range(2)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    client = nbclient.NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(folder)}})
+    with client.setup_kernel(env={"NBGRADER_EXECUTION": "", "PYTHONPATH": ""}):
+        client.execute_cell(nb.cells[0], 0)
+        first = "".join(o.get("text", "") for o in nb.cells[0].outputs)
+        assert str(folder / "cnnlab") in first, f"the kernel imported another cnnlab: {first}"
+        assert "Task 2.1 conv2d_forward: all 4 checks passed." in first, first
+        _make_mistake(folder)
+        with pytest.raises(nbclient.exceptions.CellExecutionError):
+            client.execute_cell(nb.cells[1], 1)
+    error = next(o for o in nb.cells[1].outputs if o.output_type == "error")
+    assert error.ename == "AssertionError" and "flips the kernel" in error.evalue, error.evalue
+    assert "and 3 more cases fail the same way" in error.evalue, error.evalue
+
+
+def test_a_stub_traceback_shows_only_the_students_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The NotImplementedError of a stub: the frames of checks.py are cut, the stub's line stays."""
+    import shutil
+    import traceback
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    shutil.copytree(ROOT / "cnnlab", tmp_path / "cnnlab", ignore=shutil.ignore_patterns("__pycache__"))
+    load_package(tmp_path / "cnnlab", "cnnlab_stub_traceback")
+    checks = importlib.import_module("cnnlab_stub_traceback.checks")
+    with pytest.raises(NotImplementedError) as info:
+        checks.check_task("1.2")
+    frames = traceback.extract_tb(info.value.__traceback__)
+    files = [Path(f.filename).name for f in frames]
+    # the test's frame, check_task's raise (hidden in IPython by __tracebackhide__), then the student's
+    assert files[-1] == "conv.py" and "raise NotImplementedError" in frames[-1].line
+    assert [f.name for f in frames if Path(f.filename).name == "checks.py"] == ["check_task"], files
+
+
+def test_failures_are_grouped_and_the_hand_worked_case_comes_first(cases_file: Path, monkeypatch) -> None:
+    mistake = mistakes.BY_ID["conv1d_correlation"]
+    checks = importlib.import_module(mistakes.load_mutant(mistake).__name__ + ".checks")
+    monkeypatch.setattr(checks, "CASES_FILE", cases_file)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    with pytest.raises(AssertionError) as info:
+        checks.check_task("1.2")
+    message = str(info.value)
+    n_checks = len(checks._hand_cases("1.2")) + len(checks.fixed_cases("1.2"))
+    assert message.count(mistake.message) == 1, message
+    assert message.splitlines()[1].startswith("- check 1 (conv1d([1, 2, 3], [0, 1, 0.5])"), message
+    assert f"and {n_checks - 1} more cases fail the same way" in message, message
+    assert message.count("\n- check ") == 1, message
+
+
+@pytest.mark.parametrize(
+    ("message", "passes"),
+    [
+        ("f=5 is larger than the padded input n + 2*pad = 4", True),
+        ("f=5 does not fit in n + 2*pad = 4", False),  # the words of the issue: not the specified ones
+    ],
+)
+def test_the_visible_check_demands_the_specified_words(
+    ref_checks: ModuleType, message: str, passes: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A conv_output_size raising ValueError with other words fails the check, as pytest -m task1_1 does."""
+    right = ref_checks.conv.conv_output_size
+
+    def student(n, f, stride=1, pad=0):
+        if isinstance(n, int) and isinstance(f, int) and n + 2 * pad < f and n >= 1 and f >= 1:
+            raise ValueError(message)
+        return right(n, f, stride, pad)
+
+    monkeypatch.setattr(ref_checks, "reload_student_modules", lambda: None)
+    monkeypatch.setattr(ref_checks.conv, "conv_output_size", student)
+    if passes:
+        ref_checks.check_task("1.1")
+    else:
+        with pytest.raises(AssertionError, match="must contain 'f=5 is larger than the padded input'"):
+            ref_checks.check_task("1.1")
+
+
+def test_an_error_in_the_students_code_is_chained_with_only_the_students_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import traceback
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    folder = _student_folder(tmp_path)
+    path = folder / "cnnlab" / "conv.py"
+    source = path.read_text()
+    assert "full[t] += x[t - a] * w[a]" in source, "the reference's conv1d changed"
+    path.write_text(source.replace("full[t] += x[t - a] * w[a]", "full[t] += x[t - a + 1] * w[a]"))
+    load_package(folder / "cnnlab", "cnnlab_chained_error")
+    checks = importlib.import_module("cnnlab_chained_error.checks")
+    with pytest.raises(AssertionError, match="raised IndexError") as info:
+        checks.check_task("1.2")
+    cause = info.value.__cause__
+    assert isinstance(cause, IndexError)
+    frames = traceback.extract_tb(cause.__traceback__)
+    assert frames and all(Path(f.filename) == path for f in frames), [(f.filename, f.name) for f in frames]
+    assert "x[t - a + 1]" in frames[-1].line

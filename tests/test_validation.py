@@ -2,29 +2,73 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+from autograder.reference import load_reference
+
+ROOT = Path(__file__).resolve().parent.parent
 
 X = np.zeros((2, 3, 5, 6))
 W = np.zeros((4, 3, 3, 3))
 B = np.zeros(4)
 
 
+# Task 1.1's rules, as its docstring and notebook text state them: (arguments, words of the message).
+CONV_OUTPUT_SIZE_RULES = [
+    ((0, 3, 1, 0), "n must be >= 1"),
+    ((5, 0, 1, 0), "f must be >= 1"),
+    ((5, 3, 0, 0), "stride must be >= 1"),
+    ((5, 3, 1, -1), "pad must be >= 0"),
+    ((5.0, 3, 1, 0), "n must be an integer"),
+    ((5, 3.0, 1, 0), "f must be an integer"),
+    ((5, 3, 1.5, 0), "stride must be an integer"),
+    ((5, 3, 1, 0.5), "pad must be an integer"),
+    ((2, 5, 1, 1), "f=5 is larger than the padded input"),
+]
+
+
 @pytest.mark.task1_1
-@pytest.mark.parametrize(
-    ("args", "match"),
-    [
-        ((0, 3), r"n must be >= 1"),
-        ((5, 0), r"f must be >= 1"),
-        ((5, 3, 0), r"stride must be >= 1"),
-        ((5, 3, 1, -1), r"pad must be >= 0"),
-        ((2, 5, 1, 1), r"f=5 is larger than the padded input"),
-        ((5.0, 3), r"n must be an integer"),
-    ],
-)
-def test_conv_output_size_rules(cn, args, match):
-    with pytest.raises(ValueError, match=match):
+@pytest.mark.parametrize(("args", "words"), CONV_OUTPUT_SIZE_RULES)
+def test_conv_output_size_rules(cn, args, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
         cn.conv.conv_output_size(*args)
+
+
+@pytest.mark.task1_1
+def test_conv_output_size_accepts_a_filter_that_just_fits(cn):
+    assert cn.conv.conv_output_size(3, 5, 1, 1) == 1  # f = n + 2*pad: one window, no error
+
+
+def test_task_1_1_rules_are_one_specification():
+    """The docstring, the notebook's task text, the visible check (tasks.ERROR_RULES) and the tests
+    above state the same rules with the same words."""
+    ref = load_reference()
+    rules = ref.tasks.ERROR_RULES["1.1"]
+    assert [(r.args, r.words) for r in rules] == CONV_OUTPUT_SIZE_RULES
+    doc = " ".join(ref.conv.conv_output_size.__doc__.split())
+    task_text = " ".join(_task_text("01_convolution", "1.1").split())
+    checked = [c.words for c in ref.checks._hand_cases("1.1") if c.words]
+    for rule in rules:
+        # the integer rule is stated once, for n, "with that argument's name"; the fit rule for f=5
+        stated = re.sub(r"^\w+ must be an integer$", "n must be an integer", rule.words)
+        assert stated in doc or stated.replace("f=5", "f=<f>") in doc, f"docstring lacks {rule.words!r}"
+        assert stated in task_text, f"the notebook's Task 1.1 text does not state {rule.words!r}"
+        assert rule.words in checked, f"the visible check does not test {rule.words!r}"
+    assert "n, f, stride or pad is not an integer" in doc
+
+
+def _task_text(notebook: str, task_id: str) -> str:
+    nb = json.loads((ROOT / "solutions" / "notebooks" / f"{notebook}.ipynb").read_text())
+    for cell in nb["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] == "markdown" and source.startswith(f"## Task {task_id}"):
+            return source
+    raise AssertionError(f"no '## Task {task_id}' cell in {notebook}")
 
 
 @pytest.mark.parametrize(
@@ -87,3 +131,45 @@ def _params(**override):
         "b2": np.zeros(3),
     }
     return {**p, **override}
+
+
+# The argument checks written for the students (above the TODO of these task functions): the words of
+# their ValueErrors, which test_provided_validation_rules above raises and the docstrings state.
+PROVIDED_RULES = {
+    ("conv", "conv1d"): [
+        "x must be a non-empty 1-D array",
+        "w must be a non-empty 1-D array",
+        "mode must be one of",
+    ],
+    ("conv", "conv2d_forward"): [
+        "x must be a 4-D array",
+        "w must be a 4-D array",
+        "channels but x has C=",
+        "b must have shape (K,)",
+        "stride must be >= 1",
+        "pad must be >= 0",
+        "filter height FH=",
+        "filter width FW=",
+    ],
+    ("pool", "maxpool2d_forward"): [
+        "x must be a 4-D array",
+        "size must be >= 1",
+        "stride must be >= 1",
+        "is larger than the input",
+    ],
+    ("residual", "residual_block_forward"): [
+        "x must be a 4-D array",
+        "params is missing",
+        "params['w1'] must have shape (C1, C=",
+        "params['w2'] must have shape (C=",
+        "'same' padding needs odd filter sizes",
+    ],
+}
+
+
+@pytest.mark.parametrize(("where", "words"), PROVIDED_RULES.items(), ids=lambda v: str(v))
+def test_docstrings_state_the_provided_rules(where, words):
+    module, function = where
+    doc = " ".join(getattr(getattr(load_reference(), module), function).__doc__.split())
+    missing = [w for w in words if w not in doc]
+    assert not missing, f"the docstring of {function} does not state {missing}"

@@ -155,6 +155,15 @@ def _check_task_id(cell: dict, tasks: dict) -> str | None:
     return m.group(1) if m and m.group(1) in tasks else None
 
 
+# A notebook's link to the student's file, e.g. [`cnnlab/conv.py`](cnnlab/conv.py): it opens the file in
+# JupyterLab, where cnnlab/ is next to the notebook; the book has no such file, so it shows the name.
+STUDENT_FILE_LINK = re.compile(r"\[(`?cnnlab/\w+\.py`?)\]\(cnnlab/\w+\.py\)")
+
+
+def _unlink_student_files(text: str) -> str:
+    return STUDENT_FILE_LINK.sub(r"\1", text)
+
+
 def prepare_notebook(nb: dict, tasks: dict) -> tuple[dict, list[str]]:
     """The book version of one source notebook (a new dict) and the task IDs it got solutions for."""
     nb = json.loads(json.dumps(nb))
@@ -167,6 +176,8 @@ def prepare_notebook(nb: dict, tasks: dict) -> tuple[dict, list[str]]:
         in_notebook_solution = BEGIN in text or meta.get("nbgrader", {}).get("solution", False)
         if BEGIN in text:
             text = _drop_marker_lines(text)
+        if cell["cell_type"] == "markdown":
+            text = _unlink_student_files(text)
         cell["source"] = text
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None

@@ -7,6 +7,9 @@
 * ``cnnlab/check_cases.json``: the fixed cases the visible checks use, computed from the reference.
 * ``solutions/notebooks/*.ipynb`` -> ``notebooks/*.ipynb``: solution regions replaced by nbgrader's
   stub, hidden tests removed, outputs cleared; nbgrader cell metadata kept.
+* ``notebooks/cnnlab``: a symbolic link to ``../cnnlab``, so that the student's package sits next to
+  the notebooks as it does in the nbgrader release: ``make lab`` (JupyterLab rooted at ``notebooks/``)
+  shows both, and the notebooks' links ``cnnlab/conv.py`` work in either layout.
 
 ``python -m tools.build --check`` builds in memory and exits 1 if the committed release differs.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -24,6 +28,8 @@ SOURCE_PKG = ROOT / "solutions" / "cnnlab"
 SOURCE_NB = ROOT / "solutions" / "notebooks"
 RELEASE_PKG = ROOT / "cnnlab"
 RELEASE_NB = ROOT / "notebooks"
+PACKAGE_LINK = RELEASE_NB / "cnnlab"  # -> LINK_TARGET
+LINK_TARGET = "../cnnlab"
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -187,7 +193,23 @@ def check(files: dict[Path, str]) -> list[str]:
         elif path.read_text() != text:
             problems.append(f"{rel}: differs from the build")
     problems += [f"{p.relative_to(ROOT)}: not produced by the build" for p in _stale(files)]
+    if not PACKAGE_LINK.is_symlink() or os.readlink(PACKAGE_LINK) != LINK_TARGET:
+        problems.append(f"{PACKAGE_LINK.relative_to(ROOT)}: not a symbolic link to {LINK_TARGET}")
     return problems
+
+
+def make_link() -> None:
+    """``notebooks/cnnlab`` -> ``../cnnlab`` (replacing whatever is there)."""
+    if PACKAGE_LINK.is_symlink() and os.readlink(PACKAGE_LINK) == LINK_TARGET:
+        return
+    if PACKAGE_LINK.is_symlink() or PACKAGE_LINK.is_file():
+        PACKAGE_LINK.unlink()
+    elif PACKAGE_LINK.exists():
+        raise BuildError(f"{PACKAGE_LINK.relative_to(ROOT)} is a folder; remove it, it must be a link")
+    try:
+        os.symlink(LINK_TARGET, PACKAGE_LINK, target_is_directory=True)
+    except OSError as err:  # e.g. Windows without the right to create links
+        print(f"could not link {PACKAGE_LINK.relative_to(ROOT)} -> {LINK_TARGET}: {err}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
+    make_link()
     print(f"built {len(files)} files into cnnlab/ and notebooks/")
     return 0
 

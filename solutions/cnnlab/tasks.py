@@ -43,6 +43,41 @@ TASKS: dict[str, Task] = {
 }
 
 
+@dataclass(frozen=True)
+class ErrorRule:
+    """One argument rule of a task function: a call that breaks it, and the words of its ValueError.
+
+    The task's docstring and notebook text state the rule and the words; the visible check
+    (``check_task``) and the task's pytest tests demand exactly these: a ``ValueError`` whose message
+    contains ``words``.
+    """
+
+    rule: str  # the rule broken, in words: "n < 1"
+    args: tuple[object, ...]  # positional arguments of a call that breaks it (and only it)
+    words: str  # what the ValueError's message must contain: "n must be >= 1"
+
+
+#: The ValueError rules of the tasks whose students write the argument checks themselves. (In the
+#: other tasks the checks are provided, above the TODO.)
+ERROR_RULES: dict[str, tuple[ErrorRule, ...]] = {
+    "1.1": (
+        ErrorRule("n < 1", (0, 3, 1, 0), "n must be >= 1"),
+        ErrorRule("f < 1", (5, 0, 1, 0), "f must be >= 1"),
+        ErrorRule("stride < 1", (5, 3, 0, 0), "stride must be >= 1"),
+        ErrorRule("pad < 0", (5, 3, 1, -1), "pad must be >= 0"),
+        ErrorRule("n is not an integer", (5.0, 3, 1, 0), "n must be an integer"),
+        ErrorRule("f is not an integer", (5, 3.0, 1, 0), "f must be an integer"),
+        ErrorRule("stride is not an integer", (5, 3, 1.5, 0), "stride must be an integer"),
+        ErrorRule("pad is not an integer", (5, 3, 1, 0.5), "pad must be an integer"),
+        ErrorRule(
+            "the filter is larger than the padded input (f > n + 2*pad)",
+            (2, 5, 1, 1),
+            "f=5 is larger than the padded input",
+        ),
+    ),
+}
+
+
 def task_for_function(module: str, function: str) -> Task:
     """The task whose student-written body is ``cnnlab.<module>.<function>``."""
     for task in TASKS.values():
