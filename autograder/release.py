@@ -44,14 +44,14 @@ def prepare_root(root: Path, fresh: bool = False) -> Path:
 
 def build_release() -> dict[Path, str]:
     """Every file of the student release, built in memory by ``tools.build`` (``make release``)."""
-    from tools import build
+    from autograder import build
 
     return build.build()
 
 
 def built_package(files: dict[Path, str] | None = None) -> dict[str, str]:
     """The generated student package ``cnnlab/``, ``{file name: text}``."""
-    from tools import build
+    from autograder import build
 
     files = build_release() if files is None else files
     return {path.name: text for path, text in files.items() if path.parent == build.RELEASE_PKG}
@@ -59,7 +59,7 @@ def built_package(files: dict[Path, str] | None = None) -> dict[str, str]:
 
 def committed_release_problems(files: dict[Path, str] | None = None) -> list[str]:
     """Differences between the committed ``cnnlab/``/``notebooks/`` and the build (``--check``)."""
-    from tools import build
+    from autograder import build
 
     return build.check(build_release() if files is None else files)
 

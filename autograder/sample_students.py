@@ -73,9 +73,9 @@ def reference_variant(module: str, done: Iterable[str] | None = None, mistakes: 
 
     No solution markers remain: a marker is a comment and must not matter to the grader.
     """
+    from autograder.build import strip_module
     from autograder.mistakes import BY_ID
     from autograder.reference import load_reference
-    from tools.build import strip_module
 
     tasks = load_reference().tasks.TASKS
     text = (SOLUTIONS_PKG / f"{module}.py").read_text()

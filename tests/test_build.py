@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import build
+from autograder import build
 
 ROOT = Path(__file__).resolve().parent.parent
 

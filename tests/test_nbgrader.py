@@ -157,7 +157,7 @@ def test_release_check_catches_planted_leaks(graded: Graded, tmp_path: Path) -> 
 
 
 def test_release_fails_loudly_on_a_wrong_manifest_path(tmp_path: Path) -> None:
-    from tools import build
+    from autograder import build
 
     files = {build.RELEASE_PKG / "conv.py": "# stub\n", build.RELEASE_PKG / "__init__.py": ""}
     real = load_manifest()["02_conv_layer"]
