@@ -22,18 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from ._validate import check_conv_args
+from ._validate import check_int as _check_int
+
 Cache = tuple[Any, ...]
 
 _MODES = ("full", "same", "valid")
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    """``value`` as an int, or ``ValueError`` naming ``name`` and the rule ``name >= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {name}={value}")
-    return int(value)
 
 
 def conv_output_size(n: int, f: int, stride: int = 1, pad: int = 0) -> int:
@@ -131,34 +125,6 @@ def pad2d(x: np.ndarray, pad: int, value: float = 0.0) -> np.ndarray:
         raise ValueError(f"x must have 4 axes (N, C, H, W), got shape {x.shape}")
     pad = _check_int("pad", pad, 0)
     return np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="constant", constant_values=value)
-
-
-def check_conv_args(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, pad: int) -> tuple[int, int]:
-    """Validate the arguments of a 2-D convolution layer and return the output size (Ho, Wo).
-
-    Raises ``ValueError`` naming the argument and the rule: 4-D ``x`` and ``w``, matching channels,
-    ``b`` of shape (K,), ``stride >= 1``, ``pad >= 0``, and a filter no larger than the padded input.
-    """
-    if not isinstance(x, np.ndarray) or x.ndim != 4:
-        raise ValueError(f"x must be a 4-D array (N, C, H, W), got shape {np.shape(x)}")
-    if not isinstance(w, np.ndarray) or w.ndim != 4:
-        raise ValueError(f"w must be a 4-D array (K, C, FH, FW), got shape {np.shape(w)}")
-    if w.shape[1] != x.shape[1]:
-        raise ValueError(
-            f"w has C={w.shape[1]} channels but x has C={x.shape[1]}: filters span the full depth"
-        )
-    if np.shape(b) != (w.shape[0],):
-        raise ValueError(f"b must have shape (K,) = ({w.shape[0]},), got shape {np.shape(b)}")
-    stride = _check_int("stride", stride, 1)
-    pad = _check_int("pad", pad, 0)
-    (H, W), (FH, FW) = x.shape[2:], w.shape[2:]
-    if FH > H + 2 * pad:
-        raise ValueError(
-            f"filter height FH={FH} is larger than the padded input height H+2*pad={H + 2 * pad}"
-        )
-    if FW > W + 2 * pad:
-        raise ValueError(f"filter width FW={FW} is larger than the padded input width W+2*pad={W + 2 * pad}")
-    return (H + 2 * pad - FH) // stride + 1, (W + 2 * pad - FW) // stride + 1
 
 
 def conv2d_forward(

@@ -81,7 +81,7 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from . import _threads
 from ._threads import get_num_threads, set_num_threads
-from .conv import check_conv_args
+from ._validate import check_conv_args
 
 Cache = tuple[Any, ...]
 

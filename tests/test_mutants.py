@@ -263,3 +263,26 @@ def test_the_own_cache_cannot_rescue_a_wrong_gradient(student: ModuleType, ref: 
     student.conv.conv2d_backward = lambda dout, cache: tuple(2 * g for g in right(dout, cache))
     result = hidden.grade_function("2.2", student, ref, SEED)
     assert result.fraction == 0.0
+
+
+def test_a_broken_check_conv_args_of_the_student_stays_in_the_students_file(
+    student: ModuleType, ref: ModuleType
+) -> None:
+    """Provided code takes its checks from ``cnnlab/_validate.py``: a student's ``conv.py`` that
+    breaks ``check_conv_args`` reaches no other task (the residual block runs ``cnnlab.fast``)."""
+    path = Path(student.conv.__file__)
+    path.write_text(
+        path.read_text()
+        + "\n\ndef check_conv_args(x, w, b, stride, pad):\n    raise ValueError('broken on purpose')\n"
+    )
+    for name in [k for k in sys.modules if k.startswith(student.__name__ + ".")]:
+        del sys.modules[name]
+    fresh = importlib.import_module(student.__name__ + ".conv")
+    fast = importlib.import_module(student.__name__ + ".fast")
+    assert fast.check_conv_args is not fresh.check_conv_args
+    package = sys.modules[student.__name__]
+    for attr in ("conv", "fast", "residual", "pool"):
+        setattr(package, attr, importlib.import_module(f"{student.__name__}.{attr}"))
+    for task_id in ("3.1", "3.2", "4.1", "4.2"):
+        result = hidden.grade_function(task_id, package, ref, SEED)
+        assert result.fraction == 1.0, (task_id, result.messages)
