@@ -194,7 +194,14 @@ def test_layer_shapes_cs231n_example_and_floor(cn):
 def test_pooling_cuts_the_fc_head(cn):
     """The same stack without its 2x2 pools: the fc layer needs 4x more weights per pool removed."""
     head = [("fc", 10)]
-    convs = [("conv", 8, 3, 1, 1), ("relu",), ("pool", 2, 2), ("conv", 16, 3, 1, 1), ("relu",), ("pool", 2, 2)]
+    convs = [
+        ("conv", 8, 3, 1, 1),
+        ("relu",),
+        ("pool", 2, 2),
+        ("conv", 16, 3, 1, 1),
+        ("relu",),
+        ("pool", 2, 2),
+    ]
     no_pool = [layer for layer in convs if layer[0] != "pool"]
     with_pool = cn.network.layer_shapes((1, 16, 16), convs + head)[-1][1]
     without = cn.network.layer_shapes((1, 16, 16), no_pool + head)[-1][1]
