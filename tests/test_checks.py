@@ -254,3 +254,18 @@ def test_check_task_prints_the_diagnosis_while_autograding(
 def test_check_task_rejects_an_unknown_task(ref_checks: ModuleType) -> None:
     with pytest.raises(ValueError, match="unknown task"):
         ref_checks.check_task("9.9")
+
+
+@pytest.mark.parametrize("task_id", ["5.1", "5.2"])
+def test_hand_worked_variants_are_what_the_mutants_return(task_id: str, ref: ModuleType) -> None:
+    """The known-wrong outputs written by hand into the visible checks equal the mutants' outputs."""
+    checks = cases.checks_module(ref)
+    hand = checks._hand_cases(task_id)
+    assert hand
+    for case in hand:
+        expected = cases.expected_outcome(task_id, case.args, ref)
+        assert not checks.problems(task_id, expected, case.expected), case.label
+        for mistake_id, variant in case.variants.items():
+            mutant = mistakes.load_mutant(mistakes.BY_ID[mistake_id])
+            got = cases.run(task_id, cases.task_function(mutant, task_id), case.args, ref)
+            assert checks.close_enough(got, variant), (case.label, mistake_id, got)

@@ -720,7 +720,7 @@ def _hand_cases(task_id: str) -> list[CheckCase]:
                 {
                     "rf_no_jump": {"size": 11, "jump": 4},
                     "rf_pool_ignored": {"size": 9, "jump": 1},
-                    "rf_size_times_stride": {"size": 22, "jump": 4},
+                    "rf_size_times_stride": {"size": 28, "jump": 4},
                 },
             ),
             CheckCase("no layers: one unit is one pixel: (1, 1)", ([],), {"size": 1, "jump": 1}),
