@@ -3,7 +3,9 @@
 * :func:`task_inputs` draws the argument sets of one task from a seeded generator: fixed shape
   configurations chosen so that every known mistake in :mod:`autograder.mistakes` shows (non-square
   images and filters, stride 1-3, pad 0-2, a batch of one, overlapping pools, ties in max pooling,
-  lam in {0, 0.5, 1, 2}), with random float64 values, plus one fully random configuration.
+  lam in {0, 0.5, 1, 2}), with random float64 values, plus one fully random configuration. The
+  layer-stack tasks (5.x) get hand-picked stacks (LeNet-5, AlexNet's features, strides that do not
+  divide, layers that do not fit) plus random stacks.
 * :func:`compare` and :func:`diagnose` judge a student's output against the reference and name the
   known mistake it matches. The comparison core lives in the reference's ``checks.py`` (shipped to
   students for the visible checks), so the visible checks and the grader say the same thing.
@@ -35,8 +37,9 @@ import numpy as np
 from autograder import mistakes, wire
 
 VISIBLE_SEED = 20260101  # the visible cases never change unless this does
-TASK_IDS = ("1.1", "1.2", "2.1", "2.2", "3.1", "3.2", "4.1", "4.2")
-ISOLATED_MODULES = ("conv", "pool", "residual")  # the modules whose provided functions grading restores
+TASK_IDS = ("1.1", "1.2", "2.1", "2.2", "3.1", "3.2", "4.1", "4.2", "5.1", "5.2")
+# the modules whose provided functions grading restores
+ISOLATED_MODULES = ("conv", "pool", "residual", "network")
 MAX_MESSAGES = 4  # distinct failures shown per task
 
 
@@ -257,6 +260,100 @@ def _residual(ref: ModuleType, rng: np.random.Generator, visible: bool, backward
     return cases
 
 
+_LENET = [
+    ("conv", 6, 5, 1, 0),
+    ("relu",),
+    ("pool", 2, 2),
+    ("conv", 16, 5, 1, 0),
+    ("relu",),
+    ("pool", 2, 2),
+]
+_ALEXNET_FEATURES = [
+    ("conv", 96, 11, 4, 0),
+    ("relu",),
+    ("pool", 3, 2),
+    ("conv", 256, 5, 1, 2),
+    ("relu",),
+    ("pool", 3, 2),
+    ("conv", 384, 3, 1, 1),
+    ("relu",),
+    ("conv", 384, 3, 1, 1),
+    ("relu",),
+    ("conv", 256, 3, 1, 1),
+    ("relu",),
+    ("pool", 3, 2),
+]
+
+
+def _random_stack(rng: np.random.Generator, with_fc: bool) -> tuple[tuple[int, int, int], list[tuple]]:
+    """A random stack of 2-5 conv/pool/relu layers (then 1-2 fc layers if ``with_fc``) that fits its
+    random input: window sizes are drawn no larger than the current (padded) input."""
+    D, H, W = int(rng.integers(1, 4)), int(rng.integers(6, 20)), int(rng.integers(6, 20))
+    h, w, layers = H, W, []
+    for _ in range(int(rng.integers(2, 6))):
+        kind = str(rng.choice(["conv", "conv", "pool", "relu"]))
+        if kind == "relu":
+            layers.append(("relu",))
+            continue
+        if kind == "conv":
+            P = int(rng.integers(0, 3))
+            F = int(rng.integers(1, min(h, w) + 2 * P + 1))
+            S = int(rng.integers(1, 4))
+            layers.append(("conv", int(rng.integers(1, 9)), F, S, P))
+            h, w = (h + 2 * P - F) // S + 1, (w + 2 * P - F) // S + 1
+        else:
+            F = int(rng.integers(1, min(h, w, 3) + 1))
+            S = int(rng.integers(1, 4))
+            layers.append(("pool", F, S))
+            h, w = (h - F) // S + 1, (w - F) // S + 1
+    if with_fc:
+        layers += [("fc", int(rng.integers(1, 20))) for _ in range(int(rng.integers(1, 3)))]
+    return (D, H, W), layers
+
+
+def _inputs_5_1(rng: np.random.Generator, visible: bool) -> list[Case]:
+    if visible:
+        fixed = [
+            ((3, 9, 8), [("conv", 4, 3, 2, 1), ("relu",), ("pool", 2, 2), ("fc", 5)]),
+            ((2, 6, 7), [("conv", 3, 2, 1, 0), ("pool", 3, 2), ("conv", 2, 2, 1, 2), ("fc", 4)]),
+        ]
+    else:
+        fc_head = [("fc", 120), ("relu",), ("fc", 84), ("relu",), ("fc", 10)]
+        fixed = [
+            ((1, 32, 32), _LENET + fc_head),  # depths 1 then 6, every kind of layer
+            ((3, 227, 227), _ALEXNET_FEATURES + [("fc", 4096)]),  # stride 4, pad 2, overlapping pools
+            ((3, 13, 10), [("conv", 4, 3, 2, 1), ("pool", 3, 2), ("fc", 5)]),  # strides do not divide
+            ((2, 7, 9), [("conv", 5, 3, 1, 2), ("relu",), ("conv", 3, 4, 3, 1), ("fc", 6), ("fc", 2)]),
+            ((1, 4, 4), [("conv", 2, 7, 1, 1)]),  # the filter is larger than the padded input
+            ((1, 6, 6), [("conv", 2, 3, 1, 0), ("pool", 5, 1)]),  # the pool window does not fit
+            ((1, 8, 8), [("fc", 10), ("conv", 2, 3, 1, 1)]),  # no image after fc
+        ]
+        fixed.append(_random_stack(rng, with_fc=True))
+    return [
+        Case(f"input_shape {shape}, layers {layers}", (shape, [tuple(layer) for layer in layers]))
+        for shape, layers in fixed
+    ]
+
+
+def _inputs_5_2(rng: np.random.Generator, visible: bool) -> list[Case]:
+    if visible:
+        fixed = [
+            [("conv", 4, 3, 2, 1), ("relu",), ("pool", 2, 2), ("conv", 2, 3, 1, 0)],
+            [("pool", 3, 3), ("conv", 2, 2, 1, 0)],
+        ]
+    else:
+        fixed = [
+            _LENET,
+            _ALEXNET_FEATURES,  # the classic 195-pixel receptive field, jump 32
+            [("conv", 8, 3, 1, 1)] * 3,  # three 3x3 see as far as one 7x7
+            [("conv", 4, 3, 2, 1), ("conv", 4, 5, 1, 2), ("pool", 2, 2), ("conv", 4, 3, 3, 0)],
+            [("relu",)],
+            [("conv", 4, 3, 1, 1), ("pool", 2, 2), ("fc", 10)],  # fc: no receptive field
+        ]
+        fixed.append(_random_stack(rng, with_fc=False)[1])
+    return [Case(f"layers {layers}", ([tuple(layer) for layer in layers],)) for layers in fixed]
+
+
 def task_inputs(task_id: str, rng: np.random.Generator, visible: bool = False) -> list[Case]:
     """The argument sets of one task, drawn from ``rng`` (float64 throughout).
 
@@ -277,6 +374,10 @@ def task_inputs(task_id: str, rng: np.random.Generator, visible: bool = False) -
         return _pooling(ref, rng, visible, backward=task_id == "3.2")
     if task_id in ("4.1", "4.2"):
         return _residual(ref, rng, visible, backward=task_id == "4.2")
+    if task_id == "5.1":
+        return _inputs_5_1(rng, visible)
+    if task_id == "5.2":
+        return _inputs_5_2(rng, visible)
     raise KeyError(f"unknown task {task_id!r}")
 
 

@@ -435,6 +435,155 @@ MISTAKES: list[Mistake] = [
             "convolution is dr * (a > 0), zero where the ReLU was inactive (relu_backward(dr, relu_cache))."
         ),
     ),
+    # ---------------------------------------------------------------- 5.1 layer_shapes
+    Mistake(
+        id="shapes_conv_no_bias",
+        task="5.1",
+        module="network",
+        old="            out.append((shape, F * F * D * K + K))\n",
+        new="            out.append((shape, F * F * D * K))\n",
+        message=(
+            "Your layer_shapes forgets the biases of a conv layer: each of the K filters has F*F*D weights "
+            "AND one bias, so a conv layer has F*F*D*K + K parameters (5*5*3 + 1 = 76 per filter for "
+            "5x5 filters on a 3-channel input)."
+        ),
+    ),
+    Mistake(
+        id="shapes_conv_no_depth",
+        task="5.1",
+        module="network",
+        old="            out.append((shape, F * F * D * K + K))\n",
+        new="            out.append((shape, F * F * K + K))\n",
+        message=(
+            "Your layer_shapes forgets the input depth D in a conv layer's parameters: a filter spans the "
+            "full depth of its input, so it has F*F*D weights, and the layer F*F*D*K + K parameters. "
+            "D is the depth of the layer's INPUT (the K of the conv before it), not always 1."
+        ),
+    ),
+    Mistake(
+        id="shapes_pool_params",
+        task="5.1",
+        module="network",
+        old=(
+            "            shape = (D, size(H, F, S, 0), size(W, F, S, 0))\n"
+            "            out.append((shape, 0))\n"
+        ),
+        new=(
+            "            shape = (D, size(H, F, S, 0), size(W, F, S, 0))\n"
+            "            out.append((shape, F * F * D * D + D))\n"
+        ),
+        message=(
+            "Your layer_shapes gives a pooling layer parameters, as if it were a convolution. Max pooling "
+            "takes the maximum of each window: nothing is learned, it has 0 parameters."
+        ),
+    ),
+    Mistake(
+        id="shapes_ceil",
+        task="5.1",
+        module="network",
+        old="        return (n + 2 * p - f) // s + 1\n",
+        new="        return -(-(n + 2 * p - f) // s) + 1\n",
+        message=(
+            "Your layer_shapes rounds the output size up (ceil): when the stride does not divide "
+            "N - F + 2P the last partial window is dropped, so M = floor((N - F + 2P) / S) + 1, "
+            "(N - F + 2P) // S + 1 in Python (as conv_output_size, Task 1.1)."
+        ),
+    ),
+    Mistake(
+        id="shapes_pad_once",
+        task="5.1",
+        module="network",
+        old="        return (n + 2 * p - f) // s + 1\n",
+        new="        return (n + p - f) // s + 1\n",
+        message=(
+            "Your layer_shapes adds the padding once: P zeros go on EACH side, so the padded input has "
+            "N + 2P entries along an axis and M = (N - F + 2P) // S + 1."
+        ),
+    ),
+    Mistake(
+        id="shapes_fc_no_bias",
+        task="5.1",
+        module="network",
+        old="            out.append(((M,), n_in * M + M))\n",
+        new="            out.append(((M,), n_in * M))\n",
+        message=(
+            "Your layer_shapes forgets the biases of a fully connected layer: it has a weight for every "
+            "(input, output) pair and one bias per output, (D*H*W)*M + M parameters."
+        ),
+    ),
+    Mistake(
+        id="shapes_fc_depth_only",
+        task="5.1",
+        module="network",
+        old="            n_in = int(np.prod(shape))\n",
+        new="            n_in = shape[0]\n",
+        message=(
+            "Your layer_shapes counts only the depth D as the inputs of a fully connected layer. It "
+            "flattens its input: a (D, H, W) input gives D*H*W inputs, so (D*H*W)*M + M parameters. "
+            "This is where pooling pays: every 2x2 pool before it divides H*W by 4."
+        ),
+    ),
+    # ---------------------------------------------------------------- 5.2 receptive_field
+    Mistake(
+        id="rf_add_f",
+        task="5.2",
+        module="network",
+        old="        r = r + (f - 1) * jump\n",
+        new="        r = r + f\n",
+        message=(
+            "Your receptive_field adds F for each layer. A window of F units adds only F - 1 new units "
+            "to the region (the first one is already there), and those units are `jump` input pixels "
+            "apart: r <- r + (F - 1) * jump. Three 3x3 convolutions see 7x7, not 10x10."
+        ),
+    ),
+    Mistake(
+        id="rf_no_jump",
+        task="5.2",
+        module="network",
+        old="        r = r + (f - 1) * jump\n",
+        new="        r = r + (f - 1)\n",
+        message=(
+            "Your receptive_field ignores the strides of the earlier layers: after a stride-2 layer, "
+            "neighbouring units are 2 input pixels apart, so a window of F of them spans (F - 1) * jump "
+            "more pixels: r <- r + (F - 1) * jump, then jump <- jump * S."
+        ),
+    ),
+    Mistake(
+        id="rf_size_times_stride",
+        task="5.2",
+        module="network",
+        old="        r = r + (f - 1) * jump\n",
+        new="        r = (r - 1) * s + f\n",
+        message=(
+            "Your receptive_field multiplies the size by the stride, r <- (r - 1) * S + F. That formula "
+            "goes the other way, from a layer down to its input, and holds only when you walk the "
+            "layers from the LAST to the first. Walking from the input up, keep the jump: "
+            "r <- r + (F - 1) * jump, then jump <- jump * S."
+        ),
+    ),
+    Mistake(
+        id="rf_pool_ignored",
+        task="5.2",
+        module="network",
+        old='        if kind == "relu":\n            continue\n        f, s = (numbers[1], numbers[2])',
+        new='        if kind != "conv":\n            continue\n        f, s = (numbers[1], numbers[2])',
+        message=(
+            "Your receptive_field skips the pooling layers. A pool layer has no weights, but its F x F "
+            "window and its stride S grow the region exactly like a convolution's: r <- r + (F - 1) * jump, "
+            "jump <- jump * S. Only ReLU leaves both unchanged."
+        ),
+    ),
+    Mistake(
+        id="rf_jump_last_stride",
+        task="5.2",
+        module="network",
+        old="        jump = jump * s\n",
+        new="        jump = s\n",
+        message=(
+            "Your receptive_field sets the jump to the last layer's stride. Strides compound: after two "
+            "stride-2 layers neighbouring units are 4 input pixels apart, so jump <- jump * S."
+        ),
+    ),
 ]
 
 BY_ID: dict[str, Mistake] = {m.id: m for m in MISTAKES}

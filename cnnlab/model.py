@@ -290,7 +290,8 @@ def train(
             idx = order[i : i + batch_size]
             loss, grads = model.loss(x_train[idx], y_train[idx])
             hist.step_loss.append(loss)
-            hist.first_layer_grad_norm.append(float(np.linalg.norm(grads["conv_w"])))
+            first = getattr(model, "first_weights", "conv_w")
+            hist.first_layer_grad_norm.append(float(np.linalg.norm(grads[first])))
             opt.step(model.params, grads)
         evaluate()
         if verbose:
@@ -300,6 +301,167 @@ def train(
             )
     hist.seconds = time.perf_counter() - start
     return hist
+
+
+# ----------------------------------------------------------------------------------------------
+# A CNN written as layer specs (notebook 05): [CONV-RELU-POOL] x 2 -> FC, and the same without pools
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StackCNN(TinyCNN):
+    """A CNN given as a list of layer specs, as in ``cnnlab/network.py``: ``("conv", K, F, S, P)``,
+    ``("pool", F, S)``, ``("relu",)``, ``("fc", M)``; the last layer's outputs are the class scores.
+
+    Create one with :func:`init_stack_cnn`. Layer ``i`` with weights has ``params[f"layer{i}_w"]``
+    (conv: (K, D, F, F); fc: (inputs, M)) and ``params[f"layer{i}_b"]`` ((K,) or (M,)). Every conv,
+    pool and ReLU runs *your* functions (``conv.conv2d_forward``, ``pool.maxpool2d_forward`` and
+    their backward passes, Tasks 2.1-3.2); fc is :func:`affine_forward`. ``loss``, ``predict`` and
+    ``evaluate`` work as for :class:`TinyCNN`, and :func:`train` trains it.
+    """
+
+    layers: list[tuple] = field(default_factory=list)
+
+    @property
+    def first_weights(self) -> str:
+        """The name of the first layer's weights (:func:`train` records the norm of their gradient)."""
+        return next(f"layer{i}_w" for i, layer in enumerate(self.layers) if layer[0] in ("conv", "fc"))
+
+    def forward(self, x: np.ndarray, upto: int | None = None) -> tuple[np.ndarray, Cache]:
+        """Run layers ``0 .. upto`` (default: all) on ``x`` (N, D, H, W); returns the output and caches.
+
+        The output of a conv / pool / relu layer is (N, K or D, H', W'), of an fc layer (N, M).
+        """
+        caches = []
+        last = len(self.layers) - 1 if upto is None else upto
+        for i, layer in enumerate(self.layers[: last + 1]):
+            kind = layer[0]
+            if kind == "conv":
+                w, b = self.params[f"layer{i}_w"], self.params[f"layer{i}_b"]
+                x, cache = conv.conv2d_forward(x, w, b, layer[3], layer[4])
+            elif kind == "pool":
+                x, cache = pool.maxpool2d_forward(x, layer[1], layer[2])
+            elif kind == "relu":
+                x, cache = residual.relu_forward(x)
+            else:
+                x, cache = affine_forward(x, self.params[f"layer{i}_w"], self.params[f"layer{i}_b"])
+            caches.append(cache)
+        return x, caches
+
+    def backward(self, dscores: np.ndarray, cache: Cache) -> tuple[np.ndarray, Params]:
+        """Gradients of the loss: dx (N, D, H, W) and a dict shaped like ``params``."""
+        grads: Params = {}
+        d = dscores
+        for i in reversed(range(len(cache))):
+            kind = self.layers[i][0]
+            if kind == "conv":
+                d, grads[f"layer{i}_w"], grads[f"layer{i}_b"] = conv.conv2d_backward(d, cache[i])
+            elif kind == "pool":
+                d = pool.maxpool2d_backward(d, cache[i])
+            elif kind == "relu":
+                d = residual.relu_backward(d, cache[i])
+            else:
+                d, grads[f"layer{i}_w"], grads[f"layer{i}_b"] = affine_backward(d, cache[i])
+        return d, grads
+
+    def features(self, x: np.ndarray, upto: int, batch_size: int = 200) -> np.ndarray:
+        """The activations after layer ``upto`` for images ``x``, computed in batches."""
+        out = [self.forward(x[i : i + batch_size], upto)[0] for i in range(0, len(x), batch_size)]
+        return np.concatenate(out)
+
+    def activations(self, x: np.ndarray, layers: Sequence[int]) -> list[np.ndarray]:
+        """The activations after each layer in ``layers`` (-1: ``x`` itself), from one forward pass."""
+        found = {-1: x}
+        a = x
+        for i in range(max(layers, default=-1) + 1):
+            a = self.forward_layer(i, a)
+            found[i] = a
+        return [found[i] for i in layers]
+
+    def forward_layer(self, i: int, x: np.ndarray) -> np.ndarray:
+        """The output of layer ``i`` alone on ``x`` (no cache kept)."""
+        kind = self.layers[i][0]
+        if kind == "conv":
+            w, b = self.params[f"layer{i}_w"], self.params[f"layer{i}_b"]
+            return conv.conv2d_forward(x, w, b, self.layers[i][3], self.layers[i][4])[0]
+        if kind == "pool":
+            return pool.maxpool2d_forward(x, self.layers[i][1], self.layers[i][2])[0]
+        if kind == "relu":
+            return residual.relu_forward(x)[0]
+        return affine_forward(x, self.params[f"layer{i}_w"], self.params[f"layer{i}_b"])[0]
+
+
+def init_stack_cnn(input_shape: tuple[int, int, int], layers: Sequence[tuple], seed: int = 0) -> StackCNN:
+    """A :class:`StackCNN` of ``layers`` for images of ``input_shape`` (D, H, W): He-initialised
+    weights, zero biases.
+
+    A conv layer's filters span the depth D its input has; an fc layer gets as many inputs as the
+    activation before it has entries. The sizes come from the provided argument checks of the conv
+    and pool layers (``conv.check_conv_args``, ``pool.pool_output_shape``): no layer runs here.
+    """
+    rng = np.random.default_rng(seed)
+    net = StackCNN(params={}, layers=[tuple(layer) for layer in layers])
+    shape = tuple(input_shape)  # of the current activation, one image
+    for i, layer in enumerate(net.layers):
+        kind = layer[0]
+        if kind == "conv":
+            _, K, F, S, P = layer
+            D = shape[0]
+            w, b = _he(rng, (K, D, F, F), D * F * F, None), np.zeros(K)
+            Ho, Wo = conv.check_conv_args(np.zeros((1, *shape)), w, b, S, P)
+            net.params[f"layer{i}_w"], net.params[f"layer{i}_b"] = w, b
+            shape = (K, Ho, Wo)
+        elif kind == "pool":
+            _, Ho, Wo = pool.pool_output_shape(np.zeros((1, *shape)), layer[1], layer[2])
+            shape = (shape[0], Ho, Wo)
+        elif kind == "fc":
+            n_in = int(np.prod(shape))
+            net.params[f"layer{i}_w"] = _he(rng, (n_in, layer[1]), n_in, None)
+            net.params[f"layer{i}_b"] = np.zeros(layer[1])
+            shape = (layer[1],)
+    return net
+
+
+def layer_table(layers: Sequence[tuple], table: Sequence[tuple[tuple[int, ...], int]]) -> str:
+    """A printable table of a stack: one row per layer with its spec, output shape and parameters
+    (``table`` is what ``network.layer_shapes`` returned for ``layers``), and the total."""
+    rows = [f"{'#':>2}  {'layer':22s} {'output shape':>14s} {'parameters':>12s}"]
+    for i, (layer, (shape, n)) in enumerate(zip(layers, table, strict=True)):
+        rows.append(f"{i:>2}  {str(tuple(layer)):22s} {str(tuple(shape)):>14s} {n:>12,}")
+    rows.append(f"{'':2}  {'total':22s} {'':>14s} {sum(n for _, n in table):>12,}")
+    return "\n".join(rows)
+
+
+def seconds_per_forward(net: TinyCNN, x: np.ndarray, repeats: int = 5) -> float:
+    """The wall time of one forward pass of ``net`` on the batch ``x``: the fastest of ``repeats`` runs,
+    the one least disturbed by other work on the machine."""
+    import time
+
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        net.forward(x)
+        times.append(time.perf_counter() - start)
+    return float(np.min(times))
+
+
+def feature_change(net: StackCNN, x: np.ndarray, stages: Sequence[int], dy: int, dx: int) -> list[float]:
+    """How much the features after each layer in ``stages`` change when the images move.
+
+    For each image ``x[n]`` (N, D, H, W) the relative change ``||f(shift x) - f(x)|| / ||f(x)||`` of
+    the activations ``f`` after layer ``stages[k]`` (-1: the input itself), with the image shifted
+    by ``dy`` rows and ``dx`` columns and zeros filling in (:func:`cnnlab.equivariance.shift2d`);
+    returns the mean over the images, one number per stage.
+    """
+    from .equivariance import shift2d
+
+    moved = shift2d(x, dy, dx, mode="zero")
+    out = []
+    for a, b in zip(net.activations(x, stages), net.activations(moved, stages), strict=True):
+        diff = np.linalg.norm((b - a).reshape(len(x), -1), axis=1)
+        size = np.linalg.norm(a.reshape(len(x), -1), axis=1)
+        out.append(float(np.mean(diff / np.maximum(size, 1e-12))))
+    return out
 
 
 def gradient_norms(model: TinyCNN, x: np.ndarray, y: np.ndarray) -> dict[str, float]:

@@ -513,3 +513,75 @@ def plot_filters(w: np.ndarray, title: str = "filters") -> Figure:
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# Notebook 05: conv-pool stacks
+# ----------------------------------------------------------------------------------------------
+
+
+def plot_receptive_fields(
+    image: np.ndarray, fields: Sequence[tuple[str, int, int]], centre: tuple[int, int] | None = None
+) -> Figure:
+    """One panel per depth: ``image`` (H, W) with the r x r window one unit sees (solid) and the
+    window of its right-hand neighbour, ``j`` pixels further (dashed).
+
+    Args:
+        image: the input, shape (H, W).
+        fields: ``(label, r, j)`` per depth, e.g. from ``network.receptive_field`` of each prefix.
+        centre: the input pixel (row, column) the windows are drawn around (default: the middle).
+            Where a unit's window starts exactly depends on the padding; its size does not.
+    """
+    H, W = image.shape
+    cy, cx = centre if centre is not None else (H // 2, W // 2)
+    n = len(fields)
+    fig, axes = plt.subplots(1, n, figsize=(2.5 * n, 2.9), squeeze=False)
+    for ax, (label, r, j) in zip(axes[0], fields, strict=True):
+        ax.imshow(image, cmap="gray_r")
+        top, left = cy - (r - 1) // 2 - 0.5, cx - (r - 1) // 2 - 0.5
+        ax.add_patch(Rectangle((left, top), r, r, fill=False, edgecolor="C3", linewidth=2))
+        ax.add_patch(Rectangle((left + j, top), r, r, fill=False, edgecolor="C0", linewidth=1.5, ls="--"))
+        ax.set_xlim(-0.5 - 3, W - 0.5 + 3)
+        ax.set_ylim(H - 0.5 + 3, -0.5 - 3)
+        ax.set_title(f"{label}\nr = {r}, jump = {j}", fontsize=9)
+        _no_ticks(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_change(changes: Mapping[str, Sequence[float]], stages: Sequence[str]) -> Figure:
+    """Grouped bars: the relative change of the features after each stage when the input is shifted.
+
+    Args:
+        changes: shift label (e.g. "1 px") -> one relative change per stage.
+        stages: the stage names, input side first.
+    """
+    labels = list(changes)
+    width = 0.8 / len(labels)
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    pos = np.arange(len(stages))
+    for k, label in enumerate(labels):
+        bars = ax.bar(pos + (k - (len(labels) - 1) / 2) * width, changes[label], width, label=label)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(pos, stages)
+    ax.set_ylabel(r"$\|f(\mathrm{shift}\,x) - f(x)\| \,/\, \|f(x)\|$")
+    ax.set_title("how much the features change when the digit moves (mean over test digits)")
+    ax.legend(title="shift", fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def plot_norms_vs_depth(norms: Mapping[str, Mapping[str, float]]) -> Figure:
+    """Gradient norm of each layer against its depth (input side first), one line per model, log y."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for k, (name, values) in enumerate(norms.items()):
+        ax.plot(list(values), list(values.values()), "o-", color=f"C{k}", label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("layer (input side first)")
+    ax.set_ylabel("gradient norm (log scale)")
+    ax.set_title("gradient norm against depth, at initialisation")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -42,6 +42,8 @@ TASKS: dict[str, Task] = {
         Task("3.2", "maxpool2d_backward", "pool", "03_equivariance_pooling"),
         Task("4.1", "residual_block_forward", "residual", "04_residual"),
         Task("4.2", "residual_block_backward", "residual", "04_residual"),
+        Task("5.1", "layer_shapes", "network", "05_conv_pool_stacks"),
+        Task("5.2", "receptive_field", "network", "05_conv_pool_stacks"),
     ]
 }
 

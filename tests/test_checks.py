@@ -400,3 +400,18 @@ def test_an_error_in_the_students_code_is_chained_with_only_the_students_frames(
     frames = traceback.extract_tb(cause.__traceback__)
     assert frames and all(Path(f.filename) == path for f in frames), [(f.filename, f.name) for f in frames]
     assert "x[t - a + 1]" in frames[-1].line
+
+
+@pytest.mark.parametrize("task_id", ["5.1", "5.2"])
+def test_hand_worked_variants_are_what_the_mutants_return(task_id: str, ref: ModuleType) -> None:
+    """The known-wrong outputs written by hand into the visible checks equal the mutants' outputs."""
+    checks = cases.checks_module(ref)
+    hand = checks._hand_cases(task_id)
+    assert hand
+    for case in hand:
+        expected = cases.expected_outcome(task_id, case.args, ref)
+        assert not checks.problems(task_id, expected, case.expected), case.label
+        for mistake_id, variant in case.variants.items():
+            mutant = mistakes.load_mutant(mistakes.BY_ID[mistake_id])
+            got = cases.run(task_id, cases.task_function(mutant, task_id), case.args, ref)
+            assert checks.close_enough(got, variant), (case.label, mistake_id, got)

@@ -269,6 +269,114 @@ def test_block_stack_backward_matches_numerical_gradient():
 
 
 # ---------------------------------------------------------------------------------------------
+# notebook 05: the digits, and a CNN written as layer specs
+# ---------------------------------------------------------------------------------------------
+
+LENET16 = [("conv", 8, 3, 1, 1), ("relu",), ("pool", 2, 2), ("conv", 16, 3, 1, 1), ("relu",), ("pool", 2, 2)]
+
+
+def test_digits_are_scikit_learns_bundled_set():
+    pytest.importorskip("sklearn")
+    x, y = data.load_digits(scale=1)
+    assert x.shape == (1797, 1, 8, 8) and x.dtype == np.float64 and y.shape == (1797,)
+    assert x.min() == 0.0 and x.max() == 1.0
+    assert np.bincount(y).min() >= 170 and set(np.unique(y)) == set(range(10))
+    x2, y2 = data.load_digits(scale=2)
+    assert x2.shape == (1797, 1, 16, 16) and (y2 == y).all()
+    np.testing.assert_array_equal(x2[:, :, ::2, ::2], x)  # each pixel became a 2x2 block
+    np.testing.assert_array_equal(x2[:, :, 1::2, 1::2], x)
+    with pytest.raises(ValueError, match="scale"):
+        data.load_digits(scale=0)
+
+
+def test_stack_cnn_parameter_shapes_by_hand():
+    net = model.init_stack_cnn((1, 16, 16), [*LENET16, ("fc", 10)], seed=0)
+    shapes = {k: v.shape for k, v in net.params.items()}
+    assert shapes == {
+        "layer0_w": (8, 1, 3, 3),
+        "layer0_b": (8,),
+        "layer3_w": (16, 8, 3, 3),  # spans the 8 maps of the first conv
+        "layer3_b": (16,),
+        "layer6_w": (16 * 4 * 4, 10),  # two 2x2 pools: 16 x 16 -> 4 x 4
+        "layer6_b": (10,),
+    }
+    no_pool = model.init_stack_cnn((1, 16, 16), [lay for lay in LENET16 if lay[0] != "pool"] + [("fc", 10)])
+    assert no_pool.params["layer4_w"].shape == (16 * 16 * 16, 10)
+    scores, _ = net.forward(np.zeros((3, 1, 16, 16)))
+    assert scores.shape == (3, 10)
+
+
+def test_stack_cnn_gradients_match_numerical_gradients():
+    rng = np.random.default_rng(4)
+    layers = [
+        ("conv", 2, 3, 2, 1),
+        ("relu",),
+        ("pool", 2, 1),
+        ("conv", 3, 2, 1, 0),
+        ("fc", 4),
+        ("relu",),
+        ("fc", 3),
+    ]
+    net = model.init_stack_cnn((2, 7, 6), layers, seed=1)
+    x, y = rng.standard_normal((2, 2, 7, 6)), np.array([0, 2])
+    _, grads = net.loss(x, y)
+    assert set(grads) == set(net.params)
+    for name, p in net.params.items():
+
+        def loss_of(v, name=name):
+            saved = net.params[name]
+            net.params[name] = v
+            try:
+                return np.array(net.loss(x, y)[0])
+            finally:
+                net.params[name] = saved
+
+        num = numerical_gradient(loss_of, p.copy(), np.array(1.0))
+        assert rel_error(grads[name], num) < 1e-6, f"{name}: {rel_error(grads[name], num):.1e}"
+
+
+def test_stack_cnn_trains_and_exposes_its_activations():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 1, 8, 8))
+    y = (x[:, 0, :4].sum(axis=(1, 2)) > x[:, 0, 4:].sum(axis=(1, 2))).astype(int)  # top half brighter?
+    net = model.init_stack_cnn(
+        (1, 8, 8), [("conv", 4, 3, 1, 1), ("relu",), ("pool", 2, 2), ("fc", 2)], seed=0
+    )
+    hist = model.train(net, x[:30], y[:30], x[30:], y[30:], epochs=5, batch_size=10, lr=0.05, seed=0)
+    assert hist.train_loss[-1] < hist.train_loss[0]
+    assert len(hist.first_layer_grad_norm) == 15  # the gradient of "layer0_w", every step
+    acts = net.activations(x[:3], [-1, 0, 2, 3])
+    assert [a.shape for a in acts] == [(3, 1, 8, 8), (3, 4, 8, 8), (3, 4, 4, 4), (3, 2)]
+    np.testing.assert_allclose(acts[3], net.forward(x[:3])[0])
+    np.testing.assert_allclose(net.features(x[:3], 2), acts[2])
+
+
+def test_feature_change_is_zero_for_no_shift_and_exact_for_the_input():
+    net = model.init_stack_cnn((1, 8, 8), [("conv", 2, 3, 1, 1), ("pool", 2, 2)], seed=0)
+    x = np.zeros((2, 1, 8, 8))
+    x[:, 0, 3, 3] = 1.0  # one bright pixel
+    assert model.feature_change(net, x, [-1, 0, 1], 0, 0) == [0.0, 0.0, 0.0]
+    # the input: the pixel moves to a new place, so |shift x - x| / |x| = sqrt(2)
+    assert model.feature_change(net, x, [-1], 0, 1)[0] == pytest.approx(np.sqrt(2))
+
+
+def test_layer_table_and_timing():
+    table = [((6, 28, 28), 156), ((6, 14, 14), 0)]
+    text = model.layer_table([("conv", 6, 5, 1, 0), ("pool", 2, 2)], table)
+    assert "(6, 28, 28)" in text and "156" in text and text.splitlines()[-1].split()[-1] == "156"
+    net = model.init_stack_cnn((1, 8, 8), [("conv", 2, 3, 1, 1)], seed=0)
+    assert 0 < model.seconds_per_forward(net, np.zeros((2, 1, 8, 8)), repeats=2) < 10
+
+
+def test_provided_modules_never_import_the_student_network_file():
+    """network.py is a student file: no provided module may depend on it (grading isolation)."""
+    for name in PROVIDED:
+        tree = ast.parse((Path(REF.__file__).parent / f"{name}.py").read_text())
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        assert "network" not in imported, name
+
+
+# ---------------------------------------------------------------------------------------------
 # the provided modules are loadable under any package name, and free of solution markers
 # ---------------------------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(
 # Students of the fixture: samples/*.toml of the repo plus these, written into a temporary folder.
 TEST_SAMPLES = {
     "stubs": 'description = "the release, unchanged"\ndefault = "stub"\n',
-    "mutant": """description = "one known mistake in 2.1 and one in 3.2"
+    "mutant": """description = "one known mistake in 2.1, one in 3.2 and one in 5.2"
 default = "reference"
 [assignments.01_convolution]
 skip = true
@@ -41,6 +41,12 @@ files."cnnlab/conv.py" = { mistakes = ["conv2d_no_bias"] }
 files."cnnlab/pool.py" = { mistakes = ["maxpool_backward_assign_overlap"] }
 [assignments.04_residual]
 skip = true
+[assignments.05_conv_pool_stacks]
+files."cnnlab/network.py" = { mistakes = ["rf_pool_ignored"] }
+# the stubs: notebook 05's digit network stops at once (it needs 2.1-3.2); the graded cells do not
+files."cnnlab/conv.py" = "stub"
+files."cnnlab/pool.py" = "stub"
+files."cnnlab/residual.py" = "stub"
 """,
     "broken": """description = "syntax error in conv.py (01), conv.py missing (02), notebook not JSON (03)"
 default = "reference"
@@ -52,10 +58,12 @@ files."cnnlab/conv.py" = "missing"
 notebooks."03_equivariance_pooling.ipynb" = "invalid_json"
 [assignments.04_residual]
 skip = true
+[assignments.05_conv_pool_stacks]
+skip = true
 """,
 }
 STUDENTS = ["ada", *TEST_SAMPLES]
-MUTANTS = {"2.1": "conv2d_no_bias", "3.2": "maxpool_backward_assign_overlap"}
+MUTANTS = {"2.1": "conv2d_no_bias", "3.2": "maxpool_backward_assign_overlap", "5.2": "rf_pool_ignored"}
 
 
 @dataclass
@@ -241,6 +249,7 @@ def test_known_mistakes_lose_points_on_their_task_only(graded: Graded) -> None:
     row, top = graded.table.rows["mutant"], graded.table.max_points
     assert row["2.1"] < top["2.1"] and row["2.2"] == top["2.2"]
     assert row["3.1"] == top["3.1"] and row["3.2"] < top["3.2"]
+    assert row["5.1"] == top["5.1"] and row["5.2"] < top["5.2"]
     assert row["1.1"] == row["4.1"] == course.NOT_SUBMITTED
     for task, mistake in MUTANTS.items():
         name = next(a for a, asg in graded.manifest.items() if task in asg.points)

@@ -209,3 +209,33 @@ def test_every_public_helper_is_tested_here():
     this = Path(__file__).read_text()
     untested = sorted(h for h in helpers if f"plots.{h}(" not in this)
     assert not untested, f"untested plotting helpers: {untested}"
+
+
+def test_receptive_fields_one_panel_per_depth_with_two_windows():
+    fields = [("input", 1, 1), ("conv", 3, 1), ("pool", 4, 2)]
+    fig = plots.plot_receptive_fields(np.zeros((16, 16)), fields)
+    assert len(fig.axes) == 3
+    for ax, (_, r, j) in zip(fig.axes, fields, strict=True):
+        solid, dashed = ax.patches
+        assert solid.get_width() == solid.get_height() == r
+        assert dashed.get_x() - solid.get_x() == j
+        assert f"r = {r}, jump = {j}" in ax.get_title()
+
+
+def test_feature_change_grouped_bars_labelled():
+    stages = ["input", "conv", "pool"]
+    fig = plots.plot_feature_change({"1 px": [0.5, 0.6, 0.4], "2 px": [0.8, 0.9, 0.7]}, stages)
+    ax = fig.axes[0]
+    assert bars(ax) == 6
+    assert [t.get_text() for t in ax.get_xticklabels()] == stages
+
+
+def test_norms_vs_depth_one_line_per_model_on_log_axis():
+    norms = {
+        "plain": {"conv": 1e-4, "block0": 7e-4, "fc": 7e-3},
+        "res": {"conv": 2e-2, "block0": 2e-2, "fc": 1.3},
+    }
+    fig = plots.plot_norms_vs_depth(norms)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 and ax.get_yscale() == "log"
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [1e-4, 7e-4, 7e-3])

@@ -18,6 +18,7 @@ TASK_TEST_FILES = [
     "tests/test_conv_layer.py",
     "tests/test_pool.py",
     "tests/test_residual.py",
+    "tests/test_network.py",
     "tests/test_validation.py",
     "tests/test_equivariance.py",
     "tests/test_gradcheck.py",

@@ -210,6 +210,10 @@ def kernel_env(reference: Path) -> dict[str, str]:
     env.pop("MPLBACKEND", None)  # CI sets Agg, which would leave the book without figures
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # no debugger warning in the first cell's output
     env.pop("NBGRADER_EXECUTION", None)
+    # The notebooks multiply small matrices: BLAS threads only oversubscribe the cores while two
+    # kernels run at once (as tests/test_notebooks.py finds, notebook 05 gets several times slower).
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
     return env
 
 

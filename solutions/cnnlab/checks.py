@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from . import conv, gradcheck, pool, residual, tasks
+from . import conv, gradcheck, network, pool, residual, tasks
 
 RTOL = 1e-7  # relative error allowed between a correct result and the expected one
 MATCH_RTOL = 1e-5  # looser, for recognising a known mistake's output (float32 results included)
@@ -54,6 +54,8 @@ ARG_NAMES: dict[str, tuple[str, ...]] = {
     "3.2": ("dout", "cache"),
     "4.1": ("x", "params", "lam"),
     "4.2": ("dout", "cache"),
+    "5.1": ("input_shape", "layers"),
+    "5.2": ("layers",),
 }
 
 #: What each task function returns, part by part; a forward's cache is not compared.
@@ -66,9 +68,11 @@ PARTS: dict[str, tuple[str, ...]] = {
     "3.2": ("dx",),
     "4.1": ("out",),
     "4.2": ("dx", "grads['w1']", "grads['b1']", "grads['w2']", "grads['b2']"),
+    "5.1": ("shapes", "params"),
+    "5.2": ("size", "jump"),
 }
 
-_MODULES: dict[str, ModuleType] = {"conv": conv, "pool": pool, "residual": residual}
+_MODULES: dict[str, ModuleType] = {"conv": conv, "pool": pool, "residual": residual, "network": network}
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -129,7 +133,48 @@ def split_result(task_id: str, result: Any) -> dict[str, Any] | Malformed:
                 "'w1', 'b1', 'w2', 'b2'"
             )
         return {"dx": dx, **{f"grads['{k}']": grads[k] for k in ("w1", "b1", "w2", "b2")}}
+    if task_id == "5.1":
+        return _split_layer_shapes(function, result)
+    if task_id == "5.2":
+        if not isinstance(result, tuple | list) or len(result) != 2:
+            return Malformed(f"{function} returned {_describe(result)}; it must return the pair (size, jump)")
+        return dict(zip(PARTS[task_id], result, strict=True))
     raise KeyError(f"unknown task {task_id!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _split_layer_shapes(function: str, result: Any) -> dict[str, Any] | Malformed:
+    """The parts of ``layer_shapes``'s result: the list of output shapes and the list of counts."""
+    if not isinstance(result, list | tuple):
+        return Malformed(
+            f"{function} returned {_describe(result)}; it must return a list of (output_shape, num_params) "
+            "pairs, one per layer"
+        )
+    shapes, params = [], []
+    for i, item in enumerate(result):
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            return Malformed(
+                f"{function} returned {_describe(item)} for layer {i}; each entry must be the pair "
+                "(output_shape, num_params)"
+            )
+        shape, count = item
+        if not isinstance(shape, tuple) or not all(_is_int(v) for v in shape):
+            why = " (use integer division //)" if isinstance(shape, tuple | list) else ""
+            return Malformed(
+                f"{function}: the output shape of layer {i} is {shape!r}; it must be a tuple of ints, "
+                f"e.g. (6, 28, 28){why}"
+            )
+        if not _is_int(count):
+            why = " (use integer arithmetic)" if isinstance(count, float | np.floating) else ""
+            return Malformed(
+                f"{function}: the number of parameters of layer {i} is {count!r}; it must be an int{why}"
+            )
+        shapes.append(tuple(int(v) for v in shape))
+        params.append(int(count))
+    return {"shapes": shapes, "params": params}
 
 
 def call(task_id: str, fn: Callable[..., Any], args: Sequence[Any]) -> tuple[Outcome, BaseException | None]:
@@ -212,6 +257,13 @@ def compare_values(got: Any, expected: Any, rtol: float = RTOL, name: str = "out
                 return f"{name} = {got!r} is a float; return an int (use integer division //)"
             return f"{name} = {got!r}, expected the int {expected}"
         return None if int(got) == int(expected) else f"{name} = {got}, expected {expected}"
+    if isinstance(expected, list) and isinstance(got, list):
+        if len(got) != len(expected):
+            return f"{name} has {len(got)} entries, expected {len(expected)} (one per layer): {got!r}"
+        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+            if g != e:
+                return f"{name}[{i}] (layer {i}) = {g!r}, expected {e!r}; all of {name}: {got!r}"
+        return None
     return None if got == expected else f"{name} = {got!r}, expected {expected!r}"
 
 
@@ -630,6 +682,77 @@ def _hand_cases(task_id: str) -> list[CheckCase]:
                 {"out": 0.5 * x},
                 {"residual_no_lam": {"out": x}, "residual_relu_after_sum": {"out": np.maximum(0.5 * x, 0)}},
             )
+        ]
+    if task_id == "5.1":
+        lenet = [
+            ("conv", 6, 5, 1, 0),
+            ("relu",),
+            ("pool", 2, 2),
+            ("conv", 16, 5, 1, 0),
+            ("relu",),
+            ("pool", 2, 2),
+            ("fc", 120),
+            ("relu",),
+            ("fc", 84),
+            ("relu",),
+            ("fc", 10),
+        ]
+        shapes = [(6, 28, 28), (6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 10, 10), (16, 5, 5)]
+        shapes += [(120,), (120,), (84,), (84,), (10,)]
+        # conv 5*5*1*6 + 6 and 5*5*6*16 + 16; fc 400*120 + 120, 120*84 + 84, 84*10 + 10
+        params = [156, 0, 0, 2416, 0, 0, 48120, 0, 10164, 0, 850]
+
+        def with_params(**changed: int) -> dict[str, Any]:
+            return {"shapes": shapes, "params": [changed.get(f"l{i}", p) for i, p in enumerate(params)]}
+
+        return [
+            CheckCase(
+                "hand-worked: LeNet-5 on (1, 32, 32): [conv 5x5 -> relu -> pool 2x2] x 2 -> fc 120, 84, 10",
+                ((1, 32, 32), lenet),
+                {"shapes": shapes, "params": params},
+                {
+                    "shapes_conv_no_bias": with_params(l0=150, l3=2400),
+                    "shapes_conv_no_depth": with_params(l3=416),
+                    "shapes_fc_no_bias": with_params(l6=48000, l8=10080, l10=840),
+                },
+            ),
+            CheckCase(
+                "hand-worked (CS231n): 10 filters 5x5, stride 1, pad 2 on (3, 32, 32): 5*5*3 + 1 = 76 each",
+                ((3, 32, 32), [("conv", 10, 5, 1, 2)]),
+                {"shapes": [(10, 32, 32)], "params": [760]},
+                {"shapes_conv_no_bias": {"shapes": [(10, 32, 32)], "params": [750]}},
+            ),
+            CheckCase(
+                "a 7x7 filter on a (1, 4, 4) input padded by 1 does not fit",
+                ((1, 4, 4), [("conv", 2, 7, 1, 1)]),
+                Raised("ValueError", "filter size F=7 is larger than the padded input"),
+            ),
+        ]
+    if task_id == "5.2":
+        lenet = [("conv", 6, 5, 1, 0), ("relu",), ("pool", 2, 2), ("conv", 16, 5, 1, 0), ("pool", 2, 2)]
+        return [
+            CheckCase(
+                "three 3x3 convolutions, stride 1, see as far as one 7x7: (7, 1)",
+                ([("conv", 8, 3, 1, 1)] * 3,),
+                {"size": 7, "jump": 1},
+                {"rf_add_f": {"size": 10, "jump": 1}},
+            ),
+            CheckCase(
+                "hand-worked: LeNet's features, r = 1 + 4 + 1 + 4*2 + 1*2 = 16, jump 1*1*2*1*2 = 4",
+                (lenet,),
+                {"size": 16, "jump": 4},
+                {
+                    "rf_no_jump": {"size": 11, "jump": 4},
+                    "rf_pool_ignored": {"size": 9, "jump": 1},
+                    "rf_size_times_stride": {"size": 28, "jump": 4},
+                },
+            ),
+            CheckCase("no layers: one unit is one pixel: (1, 1)", ([],), {"size": 1, "jump": 1}),
+            CheckCase(
+                "a stack ending in fc has no receptive field",
+                ([("conv", 4, 3, 1, 1), ("fc", 10)],),
+                Raised("ValueError", "layers[1] is fc: each of its units sees the whole input"),
+            ),
         ]
     return []
 

@@ -1,7 +1,10 @@
-"""Data for the notebooks (provided): a real photograph and a small synthetic "shapes" data set.
+"""Data for the notebooks (provided): a real photograph, real handwritten digits and a small
+synthetic "shapes" data set.
 
 Nothing is downloaded. The photograph is Grace Hopper's portrait that ships with matplotlib
-(``matplotlib.cbook.get_sample_data("grace_hopper.jpg")``); the shapes are drawn here, from a seed.
+(``matplotlib.cbook.get_sample_data("grace_hopper.jpg")``); the digits are the 1,797 8x8 images
+that ship inside scikit-learn (``sklearn.datasets.load_digits``); the shapes are drawn here, from a
+seed.
 
 Images follow the package's NCHW convention: a batch has shape (N, C, H, W).
 """
@@ -138,3 +141,28 @@ def train_val_split(
     order = np.random.default_rng(seed).permutation(N)
     val, train = order[:n_val], order[n_val:]
     return x[train], y[train], x[val], y[val]
+
+
+def load_digits(scale: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The handwritten digits bundled with scikit-learn: 1,797 grey 8x8 images of 0-9, ~180 each.
+
+    They come from the UCI "Optical Recognition of Handwritten Digits" set (43 writers; 32x32 bitmaps
+    reduced to 8x8 counts of ink, 0-16), and ship inside the scikit-learn package: nothing is
+    downloaded.
+
+    Args:
+        scale: each pixel becomes a ``scale`` x ``scale`` block (1: the original 8x8; 2: 16x16, so
+            that a shift by one pixel is half a stroke wide), 1 <= scale <= 4.
+
+    Returns:
+        x: images, shape (1797, 1, 8 * scale, 8 * scale), float64 in [0, 1] (ink = 1).
+        y: labels 0-9, shape (1797,), int64.
+    """
+    from sklearn.datasets import load_digits as _load
+
+    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 4:
+        raise ValueError(f"scale must be an integer from 1 to 4, got scale={scale!r}")
+    digits = _load()
+    x = digits.images.astype(np.float64) / 16.0
+    x = np.kron(x, np.ones((scale, scale)))[:, None]
+    return x, digits.target.astype(np.int64)

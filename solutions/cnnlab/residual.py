@@ -8,7 +8,7 @@ the sum, so the gradient through the block is exactly
 
 the skip path carries ``lam * dL/dH`` back unchanged, however small dF/dx becomes: with lam = 1,
 a stack of blocks cannot make the gradient vanish (He et al. 2016, "Identity Mappings in Deep
-Residual Networks", section 3.1).
+Residual Networks", Section 3, eqs. 7-8).
 """
 
 from __future__ import annotations
