@@ -35,11 +35,14 @@ from typing import Any
 import numpy as np
 
 from autograder import mistakes, wire
+from autograder.reference import load_reference
 
 VISIBLE_SEED = 20260101  # the visible cases never change unless this does
-TASK_IDS = ("1.1", "1.2", "2.1", "2.2", "3.1", "3.2", "4.1", "4.2", "5.1", "5.2")
+_TASKS = load_reference().tasks.TASKS  # the task table, cnnlab/tasks.py
+TASK_IDS = tuple(_TASKS)
 # the modules whose provided functions grading restores
-ISOLATED_MODULES = ("conv", "pool", "residual", "network")
+ISOLATED_MODULES = tuple(dict.fromkeys(t.module for t in _TASKS.values()))  # the student files; grading
+# puts their provided functions back while a task runs
 MAX_MESSAGES = 4  # distinct failures shown per task
 
 
@@ -165,14 +168,14 @@ def _conv_configs(rng: np.random.Generator, visible: bool) -> list[tuple[int, ..
     return configs
 
 
-def _conv_layer(ref: ModuleType, rng: np.random.Generator, visible: bool, backward: bool) -> list[Case]:
+def _conv_layer(ref: ModuleType, rng: np.random.Generator, visible: bool, forward: Any) -> list[Case]:
     cases = []
     for N, C, H, W, K, FH, FW, stride, pad in _conv_configs(rng, visible):
         x = _values(rng, (N, C, H, W), visible)
         w = _values(rng, (K, C, FH, FW), visible)
         b = _values(rng, (K,), visible)
         label = f"x {_shape(x)}, w {_shape(w)}, b {_shape(b)}, stride {stride}, pad {pad}"
-        cases.append(_case(label, (x, w, b, stride, pad), backward and ref.conv.conv2d_forward, rng, visible))
+        cases.append(_case(label, (x, w, b, stride, pad), forward, rng, visible))
     return cases
 
 
@@ -203,7 +206,7 @@ def _pool_configs(
     return configs
 
 
-def _pooling(ref: ModuleType, rng: np.random.Generator, visible: bool, backward: bool) -> list[Case]:
+def _pooling(ref: ModuleType, rng: np.random.Generator, visible: bool, forward: Any) -> list[Case]:
     cases = []
     for k, (N, C, H, W, size, stride) in enumerate(_pool_configs(rng, visible)):
         # integer values: many ties for the backward pass, a few for the forward; normal values in
@@ -211,9 +214,9 @@ def _pooling(ref: ModuleType, rng: np.random.Generator, visible: bool, backward:
         if not visible and k == 3:
             x = _values(rng, (N, C, H, W), visible)
         else:
-            x = _ties(rng, (N, C, H, W), (3 if visible else 4) if backward else 10)
+            x = _ties(rng, (N, C, H, W), (3 if visible else 4) if forward else 10)
         label = f"x {_shape(x)}, size {size}, stride {stride}"
-        cases.append(_case(label, (x, size, stride), backward and ref.pool.maxpool2d_forward, rng, visible))
+        cases.append(_case(label, (x, size, stride), forward, rng, visible))
     return cases
 
 
@@ -243,7 +246,7 @@ def _residual_configs(rng: np.random.Generator, visible: bool) -> list[tuple[Any
     return configs
 
 
-def _residual(ref: ModuleType, rng: np.random.Generator, visible: bool, backward: bool) -> list[Case]:
+def _residual(ref: ModuleType, rng: np.random.Generator, visible: bool, forward: Any) -> list[Case]:
     cases = []
     for N, C, H, W, C1, (FH1, FW1), (FH2, FW2), lam in _residual_configs(rng, visible):
         x = _values(rng, (N, C, H, W), visible)
@@ -254,9 +257,7 @@ def _residual(ref: ModuleType, rng: np.random.Generator, visible: bool, backward
             "b2": _values(rng, (C,), visible),
         }
         label = f"x {_shape(x)}, w1 {_shape(params['w1'])}, w2 {_shape(params['w2'])}, lam {lam}"
-        cases.append(
-            _case(label, (x, params, lam), backward and ref.residual.residual_block_forward, rng, visible)
-        )
+        cases.append(_case(label, (x, params, lam), forward, rng, visible))
     return cases
 
 
@@ -354,31 +355,29 @@ def _inputs_5_2(rng: np.random.Generator, visible: bool) -> list[Case]:
     return [Case(f"layers {layers}", ([tuple(layer) for layer in layers],)) for layers in fixed]
 
 
+#: The case generators the task table names (``Task.inputs``): ``(ref, rng, visible, forward)``.
+_GENERATORS: dict[str, Callable[[ModuleType, np.random.Generator, bool, Any], list[Case]]] = {
+    "output_size": lambda ref, rng, visible, forward: _inputs_1_1(rng, visible),
+    "conv1d": lambda ref, rng, visible, forward: _inputs_1_2(rng, visible),
+    "conv_layer": _conv_layer,
+    "pooling": _pooling,
+    "residual": _residual,
+    "layer_shapes": lambda ref, rng, visible, forward: _inputs_5_1(rng, visible),
+    "receptive_field": lambda ref, rng, visible, forward: _inputs_5_2(rng, visible),
+}
+
+
 def task_inputs(task_id: str, rng: np.random.Generator, visible: bool = False) -> list[Case]:
     """The argument sets of one task, drawn from ``rng`` (float64 throughout).
 
     ``visible=True`` gives the few tiny cases stored in ``check_cases.json``; otherwise the grader's
-    cases. Backward tasks get a cache made by the *reference* forward pass, so a student's backward
-    is graded on its own.
+    cases. The task table names the generator (``Task.inputs``); a backward task (``Task.forward``)
+    gets a cache made by the *reference* forward pass, so a student's backward is graded on its own.
     """
-    from autograder.reference import load_reference
-
     ref = load_reference()
-    if task_id == "1.1":
-        return _inputs_1_1(rng, visible)
-    if task_id == "1.2":
-        return _inputs_1_2(rng, visible)
-    if task_id in ("2.1", "2.2"):
-        return _conv_layer(ref, rng, visible, backward=task_id == "2.2")
-    if task_id in ("3.1", "3.2"):
-        return _pooling(ref, rng, visible, backward=task_id == "3.2")
-    if task_id in ("4.1", "4.2"):
-        return _residual(ref, rng, visible, backward=task_id == "4.2")
-    if task_id == "5.1":
-        return _inputs_5_1(rng, visible)
-    if task_id == "5.2":
-        return _inputs_5_2(rng, visible)
-    raise KeyError(f"unknown task {task_id!r}")
+    task = ref.tasks.TASKS[task_id]
+    forward = getattr(getattr(ref, task.module), task.forward) if task.forward else None
+    return _GENERATORS[task.inputs](ref, rng, visible, forward)
 
 
 def task_rng(task_id: str, seed: int) -> np.random.Generator:

@@ -44,33 +44,10 @@ MATCH_RTOL = 1e-5  # looser, for recognising a known mistake's output (float32 r
 GRAD_RTOL = 1e-6  # analytic gradient against centred finite differences (h = 1e-5, float64)
 CASES_FILE = Path(__file__).with_name("check_cases.json")
 
-#: Names of each task function's positional arguments (used in messages).
-ARG_NAMES: dict[str, tuple[str, ...]] = {
-    "1.1": ("n", "f", "stride", "pad"),
-    "1.2": ("x", "w", "mode"),
-    "2.1": ("x", "w", "b", "stride", "pad"),
-    "2.2": ("dout", "cache"),
-    "3.1": ("x", "size", "stride"),
-    "3.2": ("dout", "cache"),
-    "4.1": ("x", "params", "lam"),
-    "4.2": ("dout", "cache"),
-    "5.1": ("input_shape", "layers"),
-    "5.2": ("layers",),
-}
-
+#: Argument names and result parts of each task, from the task table (``cnnlab/tasks.py``).
+ARG_NAMES: dict[str, tuple[str, ...]] = {t.id: t.args for t in tasks.TASKS.values()}
 #: What each task function returns, part by part; a forward's cache is not compared.
-PARTS: dict[str, tuple[str, ...]] = {
-    "1.1": ("M",),
-    "1.2": ("h",),
-    "2.1": ("out",),
-    "2.2": ("dx", "dw", "db"),
-    "3.1": ("out",),
-    "3.2": ("dx",),
-    "4.1": ("out",),
-    "4.2": ("dx", "grads['w1']", "grads['b1']", "grads['w2']", "grads['b2']"),
-    "5.1": ("shapes", "params"),
-    "5.2": ("size", "jump"),
-}
+PARTS: dict[str, tuple[str, ...]] = {t.id: t.parts for t in tasks.TASKS.values()}
 
 _MODULES: dict[str, ModuleType] = {"conv": conv, "pool": pool, "residual": residual, "network": network}
 
@@ -109,37 +86,39 @@ def _describe(value: Any) -> str:
 
 
 def split_result(task_id: str, result: Any) -> dict[str, Any] | Malformed:
-    """The parts of a task function's return value, by the names in :data:`PARTS`."""
-    function = tasks.TASKS[task_id].function
+    """The parts of a task function's return value, by the names in :data:`PARTS`, as the task
+    table's ``returns`` says the result is built."""
+    task = tasks.TASKS[task_id]
+    function, parts = task.function, PARTS[task_id]
     if result is None:
         return Malformed(f"{function} returned None: did you forget a `return` statement?")
-    if task_id in ("1.1", "1.2", "3.2"):
-        return {PARTS[task_id][0]: result}
-    if task_id in ("2.1", "3.1", "4.1"):
+    if task.returns == "value":
+        return {parts[0]: result}
+    if task.returns == "pair":  # (out, cache): the cache is the function's own business
         if not isinstance(result, tuple | list) or len(result) != 2:
             return Malformed(f"{function} returned {_describe(result)}; it must return the pair (out, cache)")
-        return {"out": result[0]}
-    if task_id == "2.2":
-        if not isinstance(result, tuple | list) or len(result) != 3:
-            return Malformed(f"{function} returned {_describe(result)}; it must return (dx, dw, db)")
-        return dict(zip(PARTS[task_id], result, strict=True))
-    if task_id == "4.2":
-        if not isinstance(result, tuple | list) or len(result) != 2:
-            return Malformed(f"{function} returned {_describe(result)}; it must return the pair (dx, grads)")
-        dx, grads = result
-        if not isinstance(grads, Mapping) or not {"w1", "b1", "w2", "b2"} <= set(grads):
+        return {parts[0]: result[0]}
+    if task.returns == "tuple":
+        if not isinstance(result, tuple | list) or len(result) != len(parts):
+            want = "the pair" if len(parts) == 2 else "the tuple"
             return Malformed(
-                f"{function} returned grads = {_describe(grads)}; it must be a dict with keys "
-                "'w1', 'b1', 'w2', 'b2'"
+                f"{function} returned {_describe(result)}; it must return {want} ({', '.join(parts)})"
             )
-        return {"dx": dx, **{f"grads['{k}']": grads[k] for k in ("w1", "b1", "w2", "b2")}}
-    if task_id == "5.1":
-        return _split_layer_shapes(function, result)
-    if task_id == "5.2":
-        if not isinstance(result, tuple | list) or len(result) != 2:
-            return Malformed(f"{function} returned {_describe(result)}; it must return the pair (size, jump)")
-        return dict(zip(PARTS[task_id], result, strict=True))
-    raise KeyError(f"unknown task {task_id!r}")
+        return dict(zip(parts, result, strict=True))
+    return _SPLITTERS[task.returns](function, result)
+
+
+def _split_dx_grads(function: str, result: Any) -> dict[str, Any] | Malformed:
+    """The parts of a residual block's backward pass: ``(dx, grads)`` with the four gradients."""
+    if not isinstance(result, tuple | list) or len(result) != 2:
+        return Malformed(f"{function} returned {_describe(result)}; it must return the pair (dx, grads)")
+    dx, grads = result
+    if not isinstance(grads, Mapping) or not {"w1", "b1", "w2", "b2"} <= set(grads):
+        keys = "'w1', 'b1', 'w2', 'b2'"
+        return Malformed(
+            f"{function} returned grads = {_describe(grads)}; it must be a dict with keys {keys}"
+        )
+    return {"dx": dx, **{f"grads['{k}']": grads[k] for k in ("w1", "b1", "w2", "b2")}}
 
 
 def _is_int(value: Any) -> bool:
@@ -175,6 +154,13 @@ def _split_layer_shapes(function: str, result: Any) -> dict[str, Any] | Malforme
         shapes.append(tuple(int(v) for v in shape))
         params.append(int(count))
     return {"shapes": shapes, "params": params}
+
+
+#: The task table's own result shapes (``returns``) and how to split them.
+_SPLITTERS: dict[str, Callable[[str, Any], dict[str, Any] | Malformed]] = {
+    "dx_grads": _split_dx_grads,
+    "layer_table": _split_layer_shapes,
+}
 
 
 def call(task_id: str, fn: Callable[..., Any], args: Sequence[Any]) -> tuple[Outcome, BaseException | None]:

@@ -1,8 +1,14 @@
-"""The course's task table: one ID per student exercise, used everywhere.
+"""The course's task table: one ID per student exercise, and everything known about it, in one place.
 
 The ID ``"2.1"`` is the TODO line in ``cnnlab/conv.py``, the pytest marker ``task2_1``
 (run ``pytest -m task2_1``), the notebook heading "Task 2.1" and the nbgrader ``grade_id``
-``task2_1`` of that task's check cell.
+``task2_1`` of that task's check cell. The checks (argument names, result parts, how a result is
+split) and the grader (which modules grading isolates, how inputs are drawn, which forward pass a
+backward task's cache comes from) read this table; none keeps a table of its own.
+
+A new task is: its row here, its solution body between the markers, its check cell in the notebook,
+its points in ``autograder/assignments.toml``, its named mistakes in ``autograder/mistakes.py``, its
+tests (and, for a new kind of inputs, a case generator in ``autograder/cases.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +22,12 @@ class Task:
     function: str  # name of the function the student writes
     module: str  # module inside cnnlab, e.g. "conv"
     notebook: str  # notebook (without .ipynb) that teaches it
+    args: tuple[str, ...]  # the function's argument names, in order
+    parts: tuple[str, ...]  # what its result holds, part by part (a forward's cache is not compared)
+    returns: str  # how the result splits into parts: "value", "pair" (out, cache), "tuple", or a
+    #               task's own splitter in checks.py ("dx_grads", "layer_table")
+    inputs: str  # the case generator of autograder/cases.py that draws its arguments
+    forward: str | None = None  # a backward task: the forward function whose cache it takes
 
     @property
     def marker(self) -> str:
@@ -30,17 +42,101 @@ class Task:
 
 TASKS: dict[str, Task] = {
     t.id: t
-    for t in [
-        Task("1.1", "conv_output_size", "conv", "01_convolution"),
-        Task("1.2", "conv1d", "conv", "01_convolution"),
-        Task("2.1", "conv2d_forward", "conv", "02_conv_layer"),
-        Task("2.2", "conv2d_backward", "conv", "02_conv_layer"),
-        Task("3.1", "maxpool2d_forward", "pool", "03_equivariance_pooling"),
-        Task("3.2", "maxpool2d_backward", "pool", "03_equivariance_pooling"),
-        Task("4.1", "residual_block_forward", "residual", "04_residual"),
-        Task("4.2", "residual_block_backward", "residual", "04_residual"),
-        Task("5.1", "layer_shapes", "network", "05_conv_pool_stacks"),
-        Task("5.2", "receptive_field", "network", "05_conv_pool_stacks"),
+    for t in [  # fmt: skip
+        Task(
+            "1.1",
+            "conv_output_size",
+            "conv",
+            "01_convolution",
+            ("n", "f", "stride", "pad"),
+            ("M",),
+            "value",
+            "output_size",
+        ),
+        Task("1.2", "conv1d", "conv", "01_convolution", ("x", "w", "mode"), ("h",), "value", "conv1d"),
+        Task(
+            "2.1",
+            "conv2d_forward",
+            "conv",
+            "02_conv_layer",
+            ("x", "w", "b", "stride", "pad"),
+            ("out",),
+            "pair",
+            "conv_layer",
+        ),
+        Task(
+            "2.2",
+            "conv2d_backward",
+            "conv",
+            "02_conv_layer",
+            ("dout", "cache"),
+            ("dx", "dw", "db"),
+            "tuple",
+            "conv_layer",
+            forward="conv2d_forward",
+        ),
+        Task(
+            "3.1",
+            "maxpool2d_forward",
+            "pool",
+            "03_equivariance_pooling",
+            ("x", "size", "stride"),
+            ("out",),
+            "pair",
+            "pooling",
+        ),
+        Task(
+            "3.2",
+            "maxpool2d_backward",
+            "pool",
+            "03_equivariance_pooling",
+            ("dout", "cache"),
+            ("dx",),
+            "value",
+            "pooling",
+            forward="maxpool2d_forward",
+        ),
+        Task(
+            "4.1",
+            "residual_block_forward",
+            "residual",
+            "04_residual",
+            ("x", "params", "lam"),
+            ("out",),
+            "pair",
+            "residual",
+        ),
+        Task(
+            "4.2",
+            "residual_block_backward",
+            "residual",
+            "04_residual",
+            ("dout", "cache"),
+            ("dx", "grads['w1']", "grads['b1']", "grads['w2']", "grads['b2']"),
+            "dx_grads",
+            "residual",
+            forward="residual_block_forward",
+        ),
+        Task(
+            "5.1",
+            "layer_shapes",
+            "network",
+            "05_conv_pool_stacks",
+            ("input_shape", "layers"),
+            ("shapes", "params"),
+            "layer_table",
+            "layer_shapes",
+        ),
+        Task(
+            "5.2",
+            "receptive_field",
+            "network",
+            "05_conv_pool_stacks",
+            ("layers",),
+            ("size", "jump"),
+            "tuple",
+            "receptive_field",
+        ),
     ]
 }
 
