@@ -60,9 +60,10 @@ class Case:
     forward_args: tuple[Any, ...] | None = None
 
 
-def checks_module(ref: ModuleType) -> ModuleType:
-    """The ``checks`` module of the reference package (the comparison and diagnosis core)."""
-    return importlib.import_module(f"{ref.__name__}.checks")
+def judge_module(ref: ModuleType) -> ModuleType:
+    """The judging core of the reference package (``cnnlab/judge.py``): outcomes, comparison,
+    diagnosis, the visible cases\' JSON; the visible checks and both graders judge with it."""
+    return importlib.import_module(f"{ref.__name__}.judge")
 
 
 def task_module(package: ModuleType, task_id: str) -> ModuleType:
@@ -391,7 +392,7 @@ def task_rng(task_id: str, seed: int) -> np.random.Generator:
 
 def run(task_id: str, fn: Callable[..., Any], args: Sequence[Any], ref: ModuleType) -> Any:
     """The outcome (see ``checks.Outcome``) of ``fn`` on a private copy of ``args``, quietly."""
-    checks = checks_module(ref)
+    checks = judge_module(ref)
     with checks.quiet():
         outcome, _ = checks.call(task_id, fn, copy.deepcopy(tuple(args)))
     return outcome
@@ -489,7 +490,7 @@ def _mutation(task_id: str, before: Sequence[Any], after: Sequence[Any], checks:
 
 def n_passed(task_id: str, case_list: Sequence[Case], runs: Sequence[CaseRun], ref: ModuleType) -> int:
     """How many of the runs pass (no diagnosis): to decide whether a second try is worth it."""
-    checks = checks_module(ref)
+    checks = judge_module(ref)
     with checks.quiet():
         return sum(
             1
@@ -518,7 +519,7 @@ def grade_runs(
     cases get one diagnosis per distinct failure (at most :data:`MAX_MESSAGES`), naming the known
     mistakes they match; ``notes`` (e.g. :func:`stopped_message`) follow the diagnoses.
     """
-    checks = checks_module(ref)
+    checks = judge_module(ref)
     n_total = len(case_list)
     notes = list(notes)
     with checks.quiet():
@@ -652,7 +653,7 @@ def visible_cases(ref: ModuleType) -> dict[str, Any]:
     For every task a few tiny cases: the arguments, the reference's outcome, and the outcome of each
     known mistake of the task that differs from it; plus the mistakes' messages and the tolerance.
     """
-    checks = checks_module(ref)
+    checks = judge_module(ref)
     tasks: dict[str, list[dict[str, Any]]] = {}
     for task_id in TASK_IDS:
         entries = []

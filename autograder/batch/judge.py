@@ -124,7 +124,7 @@ def grade_job(job: Job) -> SubmissionResult:
     if os.environ.get(SLOW_ENV):
         time.sleep(float(os.environ[SLOW_ENV]))  # tests only: a worker to kill while it grades
     ref = load_reference()
-    checks = cases.checks_module(ref)
+    checks = cases.judge_module(ref)
     row = _new_row(job)
     if job.grader and job.grader != store.grader_hash():
         row["grader_error"] = "this worker runs another version of the grader (update its checkout)"
