@@ -31,6 +31,7 @@ class Task:
     #               task's own splitter in checks.py ("dx_grads", "layer_table")
     inputs: str  # the case generator of autograder/cases.py that draws its arguments
     forward: str | None = None  # a backward task: the forward function whose cache it takes
+    depends: tuple[str, ...] = ()  # tasks whose functions this one calls in the student's own file
 
     @property
     def marker(self) -> str:
@@ -45,7 +46,7 @@ class Task:
 
 TASKS: dict[str, Task] = {
     t.id: t
-    for t in [  # fmt: skip
+    for t in [
         Task(
             "1.1",
             "conv_output_size",
@@ -77,6 +78,7 @@ TASKS: dict[str, Task] = {
             "tuple",
             "conv_layer",
             forward="conv2d_forward",
+            depends=("2.1",),
         ),
         Task(
             "3.1",
@@ -108,6 +110,7 @@ TASKS: dict[str, Task] = {
             ("out",),
             "pair",
             "residual",
+            depends=("2.1",),
         ),
         Task(
             "4.2",
@@ -119,6 +122,7 @@ TASKS: dict[str, Task] = {
             "dx_grads",
             "residual",
             forward="residual_block_forward",
+            depends=("2.1", "2.2"),
         ),
         Task(
             "5.1",

@@ -346,7 +346,7 @@ def test_failures_are_grouped_and_the_hand_worked_case_comes_first(cases_file: P
     with pytest.raises(AssertionError) as info:
         checks.check_task("1.2")
     message = str(info.value)
-    n_checks = len(checks._hand_cases("1.2")) + len(checks.fixed_cases("1.2"))
+    n_checks = len(checks.hand_cases("1.2")) + len(checks.fixed_cases("1.2"))
     assert message.count(mistake.message) == 1, message
     assert message.splitlines()[1].startswith("- check 1 (conv1d([1, 2, 3], [0, 1, 0.5])"), message
     assert f"and {n_checks - 1} more cases fail the same way" in message, message
@@ -406,7 +406,7 @@ def test_an_error_in_the_students_code_is_chained_with_only_the_students_frames(
 def test_hand_worked_variants_are_what_the_mutants_return(task_id: str, ref: ModuleType) -> None:
     """The known-wrong outputs written by hand into the visible checks equal the mutants' outputs."""
     checks = importlib.import_module(f"{ref.__name__}.checks")
-    hand = checks._hand_cases(task_id)
+    hand = checks.hand_cases(task_id)
     assert hand
     for case in hand:
         expected = cases.expected_outcome(task_id, case.args, ref)

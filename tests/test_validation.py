@@ -52,7 +52,7 @@ def test_task_1_1_rules_are_one_specification():
     assert [(r.args, r.words) for r in rules] == CONV_OUTPUT_SIZE_RULES
     doc = " ".join(ref.conv.conv_output_size.__doc__.split())
     task_text = " ".join(_task_text("01_convolution", "1.1").split())
-    checked = [c.words for c in ref.checks._hand_cases("1.1") if c.words]
+    checked = [c.words for c in ref.checks.hand_cases("1.1") if c.words]
     for rule in rules:
         # the integer rule is stated once, for n, "with that argument's name"; the fit rule for f=5
         stated = re.sub(r"^\w+ must be an integer$", "n must be an integer", rule.words)

@@ -481,3 +481,15 @@ def from_json(obj: Any) -> Any:
     if "dict" in obj:
         return {k: from_json(v) for k, v in obj["dict"].items()}
     raise ValueError(f"unknown entry in check_cases.json: {sorted(obj)}")
+
+
+@dataclass
+class CheckCase:
+    """One visible check: call the task function on ``args`` and compare with ``expected``."""
+
+    label: str
+    args: tuple[Any, ...]
+    expected: Outcome
+    variants: dict[str, Outcome] = field(default_factory=dict)
+    #: for an expected exception: words its message must contain (see ``tasks.ERROR_RULES``)
+    words: str | None = None

@@ -28,6 +28,7 @@ class Task:
     #               task's own splitter in checks.py ("dx_grads", "layer_table")
     inputs: str  # the case generator of autograder/cases.py that draws its arguments
     forward: str | None = None  # a backward task: the forward function whose cache it takes
+    depends: tuple[str, ...] = ()  # tasks whose functions this one calls in the student's own file
 
     @property
     def marker(self) -> str:
@@ -42,7 +43,7 @@ class Task:
 
 TASKS: dict[str, Task] = {
     t.id: t
-    for t in [  # fmt: skip
+    for t in [
         Task(
             "1.1",
             "conv_output_size",
@@ -74,6 +75,7 @@ TASKS: dict[str, Task] = {
             "tuple",
             "conv_layer",
             forward="conv2d_forward",
+            depends=("2.1",),
         ),
         Task(
             "3.1",
@@ -105,6 +107,7 @@ TASKS: dict[str, Task] = {
             ("out",),
             "pair",
             "residual",
+            depends=("2.1",),
         ),
         Task(
             "4.2",
@@ -116,6 +119,7 @@ TASKS: dict[str, Task] = {
             "dx_grads",
             "residual",
             forward="residual_block_forward",
+            depends=("2.1", "2.2"),
         ),
         Task(
             "5.1",
