@@ -31,7 +31,6 @@ module of the same name, and taken out again afterwards.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import importlib
 import importlib.util
@@ -70,7 +69,6 @@ pack, unpack, encode, decode, _text, _np = (
 PACKAGE = "cnnlab"
 
 RELEASE_PACKAGE = "_cnnlab_release"
-SKIP_AT_IMPORT = ("plots",)  # imports matplotlib (1-2 s) and nothing of cnnlab: loaded on first use
 
 
 # --------------------------------------------------------------------------- the sandbox
@@ -219,30 +217,17 @@ class _Channel:
             view = view[n:]
 
 
-def _load_package(name: str, folder: str, skip: tuple[str, ...] = ()) -> types.ModuleType:
-    """Import the package in ``folder`` as ``name``, running its ``__init__.py`` without the
-    submodules in ``skip`` (they load on first use, through the module's ``__getattr__``)."""
-    init = os.path.join(folder, "__init__.py")
-    spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[folder])
-    if spec is None:
+def _load_package(name: str, folder: str) -> types.ModuleType:
+    """Import the package in ``folder`` as ``name`` (its ``__init__`` loads ``plots`` lazily)."""
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder]
+    )
+    if spec is None or spec.loader is None:
         raise ImportError(f"no package at {folder}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        with open(init, "rb") as fh:
-            tree = ast.parse(fh.read(), init)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module is None:
-                node.names = [a for a in node.names if a.name not in skip]
-        tree.body = [n for n in tree.body if not (isinstance(n, ast.ImportFrom) and not n.names)]
-
-        def __getattr__(attr: str) -> Any:
-            if attr in skip:
-                return importlib.import_module(f"{name}.{attr}")
-            raise AttributeError(f"module {name!r} has no attribute {attr!r}")
-
-        module.__getattr__ = __getattr__  # type: ignore[attr-defined]
-        exec(compile(tree, init, "exec"), vars(module))
+        spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(name, None)
         raise
@@ -392,7 +377,7 @@ def _run(request: dict[str, Any], blobs: list[bytes], channel: _Channel) -> None
     channel.send({"kind": "importing"})
     try:
         with _quiet():
-            _load_package(PACKAGE, os.path.join(sandbox, PACKAGE), SKIP_AT_IMPORT)
+            _load_package(PACKAGE, os.path.join(sandbox, PACKAGE))
             for name in request["import_modules"]:
                 importlib.import_module(f"{PACKAGE}.{name}")
     except BaseException as exc:  # noqa: BLE001 (SyntaxError, exit(), MemoryError, ...)

@@ -8,7 +8,19 @@ notebooks run), :mod:`.data`, :mod:`.model` and :mod:`.plots` (data, small CNNs 
 the notebooks), :mod:`.tasks` (the exercise table).
 """
 
-from . import checks, conv, data, equivariance, fast, gradcheck, model, network, plots, pool, residual, tasks
+import importlib
+from types import ModuleType
+
+from . import checks, conv, data, equivariance, fast, gradcheck, model, network, pool, residual, tasks
+
+
+def __getattr__(name: str) -> ModuleType:
+    """``cnnlab.plots`` loads on first use: it imports matplotlib (a second or two), which nothing
+    else needs (the grader's sandbox never does)."""
+    if name == "plots":
+        return importlib.import_module(".plots", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "checks",
