@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder import mistakes, wire
+from autograder import mistakes
 from autograder.inputs import VISIBLE_SEED, Case, task_inputs, task_rng
 from autograder.reference import load_reference
 
@@ -374,6 +374,6 @@ def own_cache_outcome(task_id: str, module: ModuleType, case: Case, checks: Modu
     got = checks.call(task_id, fn, (dout, cache))[0]
     # a backward that writes into what its forward was given (through the cache) or into dout is
     # judged on the reference's cache, where that is diagnosed
-    if not (wire.same_values(fargs, case.forward_args) and wire.same_values(dout, case.args[0])):
+    if not (checks.same_values(fargs, case.forward_args) and checks.same_values(dout, case.args[0])):
         return None
     return got

@@ -265,25 +265,3 @@ def _text(exc: BaseException) -> str:
     except BaseException:  # noqa: BLE001 (a student exception whose __str__ fails)
         text = "<unprintable>"
     return text if type(text) is str and len(text) <= MAX_TEXT else str(text)[:MAX_TEXT] + "..."
-
-
-def same_values(a: Any, b: Any) -> bool:
-    """Whether two argument trees hold the same values (arrays element by element, NaN equal to NaN):
-    used to see that a function left its inputs alone."""
-    np = _np()
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (
-            isinstance(a, np.ndarray)
-            and isinstance(b, np.ndarray)
-            and a.shape == b.shape
-            and a.dtype == b.dtype
-            and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
-        )
-    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
-        return len(a) == len(b) and all(same_values(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same_values(a[k], b[k]) for k in a)
-    try:
-        return bool(a == b) or (a != a and b != b)
-    except Exception:
-        return False

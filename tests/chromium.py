@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,3 +58,39 @@ def offline_page(browser, origins: tuple[str, ...], viewport: dict[str, int], ti
     page.set_default_timeout(timeout_ms)
     page.blocked = blocked
     return context, page
+
+
+def wait_for_server(proc: subprocess.Popen, base: str, log: Path, seconds: float, what: str) -> None:
+    """Wait until the Jupyter server at ``base`` answers ``/api/status``; fail with its log when it
+    exits or does not answer within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/api/status", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not answer on {base} in {seconds:g} s:\n{log.read_text()[-4000:]}")
+        time.sleep(0.3)
+
+
+@contextlib.contextmanager
+def evidence_on_failure(page, log: Path, prefix: str = "cnnlab-browser-failure-") -> Iterator[None]:
+    """Any failure inside names a folder holding a screenshot and the server log."""
+    try:
+        yield
+    except BaseException as err:
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        shots = Path(tempfile.mkdtemp(prefix=prefix))
+        try:
+            page.screenshot(path=str(shots / "page.png"), full_page=True)
+        except Exception as shot_err:  # the page may be gone
+            (shots / "no-screenshot.txt").write_text(str(shot_err))
+        shutil.copy2(log, shots / log.name)
+        message = str(err) if isinstance(err, AssertionError) else f"{type(err).__name__}: {err}"
+        pytest.fail(f"{message}\nscreenshot and server log in {shots}", pytrace=False)

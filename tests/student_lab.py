@@ -18,12 +18,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chromium import wait_for_server
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(sys.prefix)
@@ -100,19 +100,7 @@ def make_lab(course: Path, home: Path, args: list[str]) -> Iterator[tuple[str, P
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"make lab exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/api/status", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"make lab did not answer on {base}:\n{log.read_text()[-4000:]}")
-            time.sleep(0.3)
+        wait_for_server(proc, base, log, STARTUP_SECONDS, "make lab")
         yield base, log
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -22,7 +22,6 @@ Skipped when Playwright or Chromium is missing (``apt-get install chromium``; ne
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -30,13 +29,17 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from chromium import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, offline_page
+from chromium import (
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    chromium_path,
+    evidence_on_failure,
+    offline_page,
+    wait_for_server,
+)
 
 from autograder.reference import load_reference
 
@@ -129,19 +132,7 @@ def jupyterlab(student_dir, tmp_path_factory, sync_api):
         proc = subprocess.Popen(cmd, cwd=student_dir, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/api/status", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not answer on {base} in 90 s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.3)
+        wait_for_server(proc, base, log, 90, "JupyterLab")
         yield base, log
     finally:
         proc.terminate()
@@ -163,24 +154,6 @@ def page(sync_api, jupyterlab):
         yield page
         context.close()
         browser.close()
-
-
-@contextlib.contextmanager
-def _evidence_on_failure(page, log: Path):
-    """Any failure inside names a folder holding a screenshot and the server log."""
-    try:
-        yield
-    except BaseException as err:
-        if isinstance(err, KeyboardInterrupt):
-            raise
-        shots = Path(tempfile.mkdtemp(prefix="cnnlab-browser-failure-"))
-        try:
-            page.screenshot(path=str(shots / "page.png"), full_page=True)
-        except Exception as shot_err:  # the page may be gone
-            (shots / "no-screenshot.txt").write_text(str(shot_err))
-        shutil.copy2(log, shots / "jupyterlab.log")
-        message = str(err) if isinstance(err, AssertionError) else f"{type(err).__name__}: {err}"
-        pytest.fail(f"{message}\nscreenshot and server log in {shots}", pytrace=False)
 
 
 def _snapshot(page, name: str) -> None:
@@ -268,7 +241,7 @@ def _errors(cell) -> list[str]:
 
 def test_student_path_in_jupyterlab(page, jupyterlab, student_dir):
     base, log = jupyterlab
-    with _evidence_on_failure(page, log):
+    with evidence_on_failure(page, log):
         _student_path(page, base, student_dir)
 
 

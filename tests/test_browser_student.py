@@ -21,13 +21,11 @@ and the server log go to a temporary folder named in the message. Skipped withou
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from chromium import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, offline_page
+from chromium import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, evidence_on_failure, offline_page
 from student_lab import ROOT, make_lab, student_copy, write_json
 from test_browser import KERNEL_IDLE_JS, RUN_TIMEOUT_MS, TIMEOUT_MS, _check_cell, _errors, _run
 
@@ -165,19 +163,8 @@ def _close_dialog(page) -> None:
 
 def test_student_path_from_make_lab(page, lab):
     base, course, log = lab
-    try:
+    with evidence_on_failure(page, log, "cnnlab-student-failure-"):
         _student_path(page, base, course)
-    except BaseException as err:
-        if isinstance(err, KeyboardInterrupt):
-            raise
-        shots = Path(tempfile.mkdtemp(prefix="cnnlab-student-failure-"))
-        try:
-            page.screenshot(path=str(shots / "page.png"), full_page=True)
-        except Exception as shot_err:  # the page may be gone
-            (shots / "no-screenshot.txt").write_text(str(shot_err))
-        shutil.copy2(log, shots / "make-lab.log")
-        message = str(err) if isinstance(err, AssertionError) else f"{type(err).__name__}: {err}"
-        pytest.fail(f"{message}\nscreenshot and server log in {shots}", pytrace=False)
 
 
 def _student_path(page, base: str, course: Path) -> None:

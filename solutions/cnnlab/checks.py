@@ -60,6 +60,7 @@ from .judge import (
     problems,
     quiet,
     relative_error,
+    same_values,
     split_result,
     to_json,
 )
@@ -430,6 +431,7 @@ __all__ = [
     "problems",
     "quiet",
     "relative_error",
+    "same_values",
     "reload_student_modules",
     "split_result",
     "student_modules",

@@ -376,7 +376,9 @@ def diagnose(
     return Diagnosis(found, hints)
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_values(a: Any, b: Any) -> bool:
+    """Whether two values are the same: arrays element by element (NaN equal to NaN), containers
+    item by item, of the same types (a call that leaves its inputs alone leaves them the same)."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return (
             isinstance(a, np.ndarray)
@@ -386,9 +388,13 @@ def _same(a: Any, b: Any) -> bool:
             and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
         )
     if isinstance(a, tuple | list):
-        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(same_values(x, y) for x, y in zip(a, b, strict=True))
+        )
     if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same_values(a[k], b[k]) for k in a)
     return type(a) is type(b) and (a == b or (a != a and b != b))
 
 
@@ -405,7 +411,7 @@ def _changed(before: Any, after: Any, path: str) -> str | None:
             if found:
                 return found
         return None
-    return None if _same(before, after) else path
+    return None if same_values(before, after) else path
 
 
 def find_mutation(task_id: str, before: Sequence[Any], after: Sequence[Any]) -> str | None:
