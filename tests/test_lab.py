@@ -41,7 +41,7 @@ def test_make_lab_serves_the_notebooks_and_the_students_files(lab):
     assert conv["type"] == "file" and conv["content"] == (course / "cnnlab" / "conv.py").read_text()
     assert "# TODO: Task 1.1" in conv["content"]
     top = {item["name"] for item in get_json(f"{base}/api/contents/")["content"]}
-    assert {"cnnlab", "01_convolution.ipynb", "05_small_cnn.ipynb"} <= top, top
+    assert {"cnnlab", "01_convolution.ipynb", "05_conv_pool_stacks.ipynb"} <= top, top
 
 
 def test_the_lab_is_a_students(lab):
