@@ -176,6 +176,8 @@ def build() -> dict[Path, str]:
         raise BuildError(f"every task needs exactly one solution region: missing {missing}, repeated {twice}")
     from autograder.cases import visible_cases
 
+    for data in sorted(SOURCE_PKG.glob("*.txt")):  # data files ship as they are (digits.txt)
+        files[RELEASE_PKG / data.name] = data.read_text()
     files[RELEASE_PKG / "check_cases.json"] = json.dumps(visible_cases(ref), indent=1, sort_keys=True) + "\n"
     for src in sorted(SOURCE_NB.glob("*.ipynb")):
         files[RELEASE_NB / src.name] = dump_notebook(release_notebook(json.loads(src.read_text())))

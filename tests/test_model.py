@@ -276,8 +276,12 @@ LENET16 = [("conv", 8, 3, 1, 1), ("relu",), ("pool", 2, 2), ("conv", 16, 3, 1, 1
 
 
 def test_digits_are_scikit_learns_bundled_set():
-    pytest.importorskip("sklearn")
+    """The package's copy (digits.txt) is scikit-learn's load_digits, image for image."""
+    datasets = pytest.importorskip("sklearn.datasets")
     x, y = data.load_digits(scale=1)
+    theirs = datasets.load_digits()
+    np.testing.assert_array_equal(x[:, 0] * 16, theirs.images)
+    np.testing.assert_array_equal(y, theirs.target)
     assert x.shape == (1797, 1, 8, 8) and x.dtype == np.float64 and y.shape == (1797,)
     assert x.min() == 0.0 and x.max() == 1.0
     assert np.bincount(y).min() >= 170 and set(np.unique(y)) == set(range(10))

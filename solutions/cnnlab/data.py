@@ -3,13 +3,16 @@ synthetic "shapes" data set.
 
 Nothing is downloaded. The photograph is Grace Hopper's portrait that ships with matplotlib
 (``matplotlib.cbook.get_sample_data("grace_hopper.jpg")``); the digits are the 1,797 8x8 images
-that ship inside scikit-learn (``sklearn.datasets.load_digits``); the shapes are drawn here, from a
+of scikit-learn's ``sklearn.datasets.load_digits``, a copy of which ships with this package
+(``digits.txt``: students need no scikit-learn); the shapes are drawn here, from a
 seed.
 
 Images follow the package's NCHW convention: a batch has shape (N, C, H, W).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -143,12 +146,15 @@ def train_val_split(
     return x[train], y[train], x[val], y[val]
 
 
+DIGITS_FILE = "digits.txt"  # shipped with the package (from scikit-learn's load_digits)
+
+
 def load_digits(scale: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """The handwritten digits bundled with scikit-learn: 1,797 grey 8x8 images of 0-9, ~180 each.
 
     They come from the UCI "Optical Recognition of Handwritten Digits" set (43 writers; 32x32 bitmaps
-    reduced to 8x8 counts of ink, 0-16), and ship inside the scikit-learn package: nothing is
-    downloaded.
+    reduced to 8x8 counts of ink, 0-16). A copy ships with this package (``digits.txt``, 120 kB), so
+    neither scikit-learn nor a download is needed; the tests check it against scikit-learn's.
 
     Args:
         scale: each pixel becomes a ``scale`` x ``scale`` block (1: the original 8x8; 2: 16x16, so
@@ -158,11 +164,18 @@ def load_digits(scale: int = 2) -> tuple[np.ndarray, np.ndarray]:
         x: images, shape (1797, 1, 8 * scale, 8 * scale), float64 in [0, 1] (ink = 1).
         y: labels 0-9, shape (1797,), int64.
     """
-    from sklearn.datasets import load_digits as _load
-
     if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 4:
         raise ValueError(f"scale must be an integer from 1 to 4, got scale={scale!r}")
-    digits = _load()
-    x = digits.images.astype(np.float64) / 16.0
+    images, labels = _read_digits()
+    x = images.astype(np.float64) / 16.0
     x = np.kron(x, np.ones((scale, scale)))[:, None]
-    return x, digits.target.astype(np.int64)
+    return x, labels
+
+
+def _read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 8x8 ink counts (0-16, shape (1797, 8, 8)) and labels of ``digits.txt``."""
+    path = Path(__file__).with_name(DIGITS_FILE)
+    rows = [line.split() for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    labels = np.array([int(label) for label, _ in rows], dtype=np.int64)
+    pixels = np.array([[int(c, 17) for c in ink] for _, ink in rows], dtype=np.int64)
+    return pixels.reshape(-1, 8, 8), labels
