@@ -89,6 +89,7 @@ class Release:
 
 
 _WORKER = {"slot": 0, "owns_children": False}
+OWN = ":own"  # the suffix of a backward task run on the student's own cache
 SLOW_ENV = "CNNLAB_JUDGE_TEST_DELAY"  # tests only: seconds each job waits before grading
 
 
@@ -153,10 +154,18 @@ def grade_job(job: Job) -> SubmissionResult:
             tasks = ref.tasks.TASKS
             own = {m: [t.function for t in tasks.values() if t.module == m] for m in cases.ISOLATED_MODULES}
             modules = sorted({m for _, m, _, _ in job.tasks} | {Path(f).stem for f in job.files})
+            # after the tasks, each backward task again on the cache of the student's own forward (its
+            # outcome counts only where it is better; a crash there costs the tasks nothing)
+            again = [
+                dataclasses.replace(spec, task_id=spec.task_id + OWN, own_cache=True)
+                for spec in specs
+                if spec.forward
+            ]
             box = sandbox.Sandbox(job.release.folder(), job.limits, slot=_WORKER["slot"])
-            work = sandbox.Work(job.files, specs, own, modules, list(cases.ISOLATED_MODULES))
-            outcomes, info = box.run(work)
-            own_outcomes = _own_cache_pass(box, work, outcomes, case_lists, ref, checks, info)
+            work = sandbox.Work(job.files, specs + again, own, modules, list(cases.ISOLATED_MODULES))
+            everything, info = box.run(work)
+            outcomes = everything[: len(specs)]
+            own_outcomes = {o.task_id.removesuffix(OWN): o for o in everything[len(specs) :]}
             row["sandbox"] = {"children": info.get("children"), "hello": info.get("hello")}
         for i, (task_id, _module, function, maximum) in enumerate(job.tasks):
             row["tasks"][task_id] = _grade_task(
@@ -191,31 +200,6 @@ def _runs(task_id: str, function: str, outcome: sandbox.TaskOutcome, checks: Any
     return runs
 
 
-def _own_cache_pass(
-    box: sandbox.Sandbox,
-    work: sandbox.Work,
-    outcomes: list[sandbox.TaskOutcome],
-    case_lists: dict[str, list[cases.Case]],
-    ref: Any,
-    checks: Any,
-    info: dict[str, Any],
-) -> dict[str, sandbox.TaskOutcome]:
-    """Backward tasks that lost cases run again, in new children, on the cache of the student's
-    own forward pass (a crash there costs nothing: the first pass stands)."""
-    again = []
-    for spec, outcome in zip(work.tasks, outcomes, strict=True):
-        if not spec.forward or outcome.status != Status.OK:
-            continue
-        runs = _runs(spec.task_id, spec.function, outcome, checks)
-        if cases.n_passed(spec.task_id, case_lists[spec.task_id], runs, ref) < len(case_lists[spec.task_id]):
-            again.append(dataclasses.replace(spec, own_cache=True))
-    if not again:
-        return {}
-    extra, more = box.run(dataclasses.replace(work, tasks=again))
-    info["children"] = info.get("children", 0) + more.get("children", 0)
-    return {spec.task_id: o for spec, o in zip(again, extra, strict=True)}
-
-
 def _grade_task(
     task_id: str,
     function: str,
@@ -246,7 +230,7 @@ def _grade_task(
         first_line = messages.grader_failed(task_id, function, outcome.error or "", maximum)
     else:
         runs = _runs(task_id, function, outcome, checks)
-        if own_outcome is not None:  # the second pass, on the student's own cache
+        if own_outcome is not None and own_outcome.status == Status.OK:  # on the student's own cache
             owns = [
                 None if v is None else _outcome(task_id, function, v, checks) for v, _ in own_outcome.cases
             ]

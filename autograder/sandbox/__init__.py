@@ -316,7 +316,9 @@ class Sandbox:
                             break
                         current = outcomes[tid]
                         phase, started = "task", now
-                        deadline = now + max(budget, 0.0) / len(remaining)
+                        # the tasks share the time; the own-cache reruns (last) get what is left
+                        n_tasks = sum(1 for t in remaining if not t.own_cache)
+                        deadline = now + max(budget, 0.0) / (n_tasks if not remaining[0].own_cache else 1)
                     elif kind == "case" and current is not None and header.get("task") == current.task_id:
                         if header.get("index") != len(current.cases):
                             ended = "protocol"
