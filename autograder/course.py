@@ -27,6 +27,7 @@ from pathlib import Path
 from autograder import database
 from autograder.manifest import Assignment, ManifestError, load_manifest
 from autograder.markers import LEAK_MARKERS
+from autograder.messages import text_table
 from autograder.nbgrader_run import (
     AUTOGRADER_DIR,
     REPO,
@@ -175,14 +176,7 @@ class Table:
         top = _fmt(sum(self.max_points.values()))
         maxrow = ["(max)", *(_fmt(self.max_points[t]) for t in self.tasks), top]
         body = [[s, *(_fmt(r[t]) for t in self.tasks), _fmt(self.total(s))] for s, r in self.rows.items()]
-        widths = [max(len(row[i]) for row in [head, maxrow, *body]) for i in range(len(head))]
-
-        def line(row: list[str]) -> str:
-            cells = zip(row, widths, strict=True)
-            return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(cells))
-
-        rule = "  ".join("-" * w for w in widths)
-        text = [line(head), rule, *map(line, body), rule, line(maxrow)]
+        text = [text_table(head, body, maxrow)]
         marks = {v for r in self.rows.values() for v in r.values() if isinstance(v, str)}
         if NOT_SUBMITTED in marks:
             text.append(f"{NOT_SUBMITTED} not submitted")

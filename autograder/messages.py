@@ -45,3 +45,18 @@ def summary(
     if mistakes:
         text += " (looks like " + ", ".join(mistakes) + ")"
     return text
+
+
+def text_table(head: list[str], body: list[list[str]], foot: list[str], left: tuple[int, ...] = (0,)) -> str:
+    """A plain-text table: the header, a rule, the rows, a rule, the footer (e.g. the maximum points).
+    Columns in ``left`` (indices, negative from the end) are left-aligned, the rest right-aligned."""
+    rows = [head, *body, foot]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lefts = {i % len(head) for i in left}
+
+    def line(row: list[str]) -> str:
+        cells = zip(row, widths, strict=True)
+        return "  ".join(c.ljust(w) if i in lefts else c.rjust(w) for i, (c, w) in enumerate(cells)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(head), rule, *map(line, body), rule, line(foot)])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.manifest import Assignment
+from autograder.messages import text_table
 from autograder.reference import load_reference
 
 
@@ -208,16 +209,7 @@ def format_table(rows: list[dict[str, Any]], assignment: Assignment) -> str:
         for r in rows
     ]
     maxrow = ["(max)", *(f"{assignment.points[t]:g}" for t in assignment.tasks), f"{assignment.total:g}", ""]
-    widths = [max(len(row[i]) for row in [head, maxrow, *body]) for i in range(len(head))]
-
-    def line(row: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i in (0, len(row) - 1) else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(head), rule, *map(line, body), rule, line(maxrow)])
+    return text_table(head, body, maxrow, left=(0, -1))
 
 
 def write_reports(out: Path, assignment: Assignment, rows: list[dict[str, Any]]) -> None:
