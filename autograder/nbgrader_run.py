@@ -101,6 +101,10 @@ def nbgrader_env(root: Path) -> dict[str, str]:
     # traitlets only logs an exception in nbgrader_config.py and goes on without the file
     env["TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR"] = "1"
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's frozen-modules notice in kernels
+    # the grading kernels inherit this environment, and IPython puts PYTHONPATH before the kernel's
+    # working folder: the repository on it would shadow each student's cnnlab/ with the release stubs
+    # (every student graded 0). nbgrader_config.py gives the kernels what they need of the repository.
+    env.pop("PYTHONPATH", None)
     return env
 
 
