@@ -4,6 +4,7 @@ the reference with some tasks left as stubs, or with named classic mistakes plan
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import shutil
 import tomllib
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.manifest import Assignment, load_manifest
-from autograder.markers import BEGIN, END
+from autograder.markers import BEGIN, END, grade_id
 from autograder.nbgrader_run import AUTOGRADER_DIR, SOLUTIONS_PKG, CourseError, course_root
 
 SAMPLES_DIR = AUTOGRADER_DIR / "samples"
@@ -119,30 +120,70 @@ def _student_file(spec: object, rel: str, released: Path, where: str, samples_di
     raise CourseError(f"{where}: {spec!r} is not stub, missing, reference or a table")
 
 
-def _student_notebook(spec: object, released: Path, where: str) -> str | None:
-    """The text of a submitted notebook: the release copy, or a damaged one (None: not submitted)."""
-    text = released.read_text()
+def damaged_notebook(text: str, spec: object, where: str = "notebook") -> str | None:
+    """A submitted notebook from the released ``text`` (None: not submitted). ``spec``, the one
+    vocabulary of the samples, the tests and the benchmark: ``"release"``, ``"missing"``,
+    ``"invalid_json"`` (cut in half, as by a crashed save), or a table of check cells by grade id:
+    ``delete_cells`` (removed), ``duplicate_cells`` (twice), ``markdown_cells`` (made markdown) and
+    ``replace_cells`` (grade id -> new source)."""
     if spec == "release":
         return text
     if spec == "missing":
         return None
     if spec == "invalid_json":
-        return text[: len(text) // 2]  # a truncated file, as from a crashed save
-    if isinstance(spec, dict):
-        nb = json.loads(text)
-        delete = set(spec.get("delete_cells", []))
-        replace = dict(spec.get("replace_cells", {}))
-        kept = []
-        for cell in nb["cells"]:
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if gid in delete:
-                continue
-            if gid in replace:
-                cell["source"] = replace[gid]
-            kept.append(cell)
-        nb["cells"] = kept
-        return json.dumps(nb, indent=1) + "\n"
-    raise CourseError(f"{where}: notebook = {spec!r} is not release, missing, invalid_json or a table")
+        return text[: len(text) // 2]
+    if not isinstance(spec, dict):
+        raise CourseError(f"{where}: notebook = {spec!r} is not release, missing, invalid_json or a table")
+    unknown = set(spec) - {"delete_cells", "duplicate_cells", "markdown_cells", "replace_cells"}
+    if unknown:
+        raise CourseError(f"{where}: unknown keys {sorted(unknown)}")
+    nb = json.loads(text)
+    replace = dict(spec.get("replace_cells", {}))
+    cells = []
+    for cell in nb["cells"]:
+        gid = grade_id(cell)
+        if gid in spec.get("delete_cells", ()):
+            continue
+        if gid in spec.get("markdown_cells", ()):
+            cell = {"cell_type": "markdown", "metadata": cell["metadata"], "source": cell["source"]}
+        if gid in replace:
+            cell = {**cell, "source": replace[gid]}
+        cells.append(cell)
+        if gid in spec.get("duplicate_cells", ()):
+            cells.append(copy.deepcopy(cell))
+    nb["cells"] = cells
+    return json.dumps(nb, indent=1) + "\n"
+
+
+def fabricate_submission(
+    root: Path,
+    student: str,
+    assignment: Assignment,
+    files: dict[str, str | None],
+    notebook: object = "release",
+) -> Path:
+    """Write ``<root>/submitted/<student>/<assignment>/``: the released folder, with ``files``
+    (editable files such as ``cnnlab/conv.py`` -> their text, or None to leave them out; files not
+    listed stay as released), every notebook as :func:`damaged_notebook` makes it from ``notebook``,
+    and nbgrader's ``timestamp.txt``. The one writer of fabricated submissions (demo, tests, bench)."""
+    released = Path(root) / "release" / assignment.name
+    if not released.is_dir():
+        raise CourseError(f"{released} does not exist: run `python -m autograder release` first")
+    dest = Path(root) / "submitted" / student / assignment.name
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(released, dest)
+    for rel, text in files.items():
+        (dest / rel).unlink(missing_ok=True)
+        if text is not None:
+            (dest / rel).write_text(text)
+    for nb_name in assignment.notebooks:
+        text = damaged_notebook((released / nb_name).read_text(), notebook, f"{student}: {nb_name}")
+        (dest / nb_name).unlink()
+        if text is not None:
+            (dest / nb_name).write_text(text)
+    (dest / "timestamp.txt").write_text(TIMESTAMP + "\n")
+    return dest
 
 
 def fabricate(
@@ -174,27 +215,23 @@ def fabricate(
             if spec.get("skip"):
                 continue
             released = root / "release" / name
-            if not released.is_dir():
-                raise CourseError(f"{released} does not exist: run `python -m autograder release` first")
-            shutil.copytree(released, dest)
             files = spec.get("files", {})
             extra = set(files) - set(assignment.files)
             if extra:
                 raise CourseError(f"samples/{student}.toml: {name}: {sorted(extra)} are not student files")
-            for rel in assignment.files:
-                where = f"samples/{student}.toml: {name}: {rel}"
-                text = _student_file(files.get(rel, sample.default), rel, released, where, samples_dir)
-                target = dest / rel
-                target.unlink(missing_ok=True)
-                if text is not None:
-                    target.write_text(text)
+            texts = {
+                rel: _student_file(
+                    files.get(rel, sample.default),
+                    rel,
+                    released,
+                    f"samples/{student}.toml: {name}: {rel}",
+                    samples_dir,
+                )
+                for rel in assignment.files
+            }
             notebooks = spec.get("notebooks", {})
-            for nb in assignment.notebooks:
-                where = f"samples/{student}.toml: {name}: {nb}"
-                text = _student_notebook(notebooks.get(nb, "release"), released / nb, where)
-                (dest / nb).unlink()
-                if text is not None:
-                    (dest / nb).write_text(text)
-            (dest / "timestamp.txt").write_text(TIMESTAMP + "\n")
+            if len({str(v) for v in notebooks.values()}) > 1:
+                raise CourseError(f"samples/{student}.toml: {name}: one notebook spec per assignment")
+            fabricate_submission(root, student, assignment, texts, next(iter(notebooks.values()), "release"))
             submitted[student].append(name)
     return submitted

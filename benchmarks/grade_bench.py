@@ -79,7 +79,7 @@ def fabricate(root: Path, name: str, n: int) -> dict[str, str]:
                 files[rel], notebook = course.reference_variant(module), "invalid_json"
             else:
                 files[rel] = course.reference_variant(module)
-                notebook = {"delete": [tasks[own[0]].marker]}
+                notebook = {"delete_cells": [tasks[own[0]].marker]}
         batch.fabricate_submission(root, student, assignment, files, notebook)
         kinds[student] = kind
     return kinds

@@ -293,13 +293,13 @@ def _students() -> None:
             "x_nb_missing": ({CONV: _conv()}, "missing", (5.0, 5.0), ["02_conv_layer.ipynb is missing"]),
             "x_nb_cells": (
                 {CONV: _conv()},
-                {"delete": ["task2_1"], "duplicate": ["task2_2"]},
+                {"delete_cells": ["task2_1"], "duplicate_cells": ["task2_2"]},
                 (5.0, 5.0),
                 ["Task 2.1 (task2_1) was deleted", "Task 2.2 (task2_2) appears 2 times"],
             ),
             "x_nb_retyped": (
                 {CONV: _conv()},
-                {"retype": ["task2_1"], "edit": ["task2_2"]},
+                {"markdown_cells": ["task2_1"], "replace_cells": {"task2_2": "print(5)"}},
                 (5.0, 5.0),
                 ["changed into a markdown cell", "Task 2.2 (task2_2) was edited"],
             ),

@@ -13,8 +13,10 @@ module, each swappable in one place:
 ``reports``    ``grades.csv``, feedback, the class summary, the grade table
 =============  =========================================================================
 
-:mod:`.run` ties them together (:func:`grade_assignment`); :mod:`.samples` fabricates submissions
-for tests and benchmarks. One submission's path: ``cli.main`` → ``run.grade_assignment`` →
+:mod:`.run` ties them together (:func:`grade_assignment`); :mod:`autograder.sample_students`
+fabricates submissions for the demo, the tests and the benchmarks.
+
+One submission's path: ``cli.main`` → ``run.grade_assignment`` →
 ``intake.read_submission`` / ``notebooks.check_notebooks`` → ``store.job_key`` / ``load_cached`` →
 ``engine.LocalPool.run`` → ``judge.grade_job`` → ``sandbox.Sandbox.run`` (→ ``child.py`` inside the
 sandbox) → ``cases.grade_runs`` → ``store.save_result`` → ``gradebook.write_gradebook`` →
@@ -22,10 +24,10 @@ sandbox) → ``cases.grade_runs`` → ``store.save_result`` → ``gradebook.writ
 """
 
 from autograder.batch.cli import main  # noqa: E402, I001 (after run: the CLI imports it)
+from autograder.sample_students import fabricate_submission  # noqa: E402 (the one fabricator)
 from autograder.batch.intake import Intake, ZipLimits, extract_zip, intake_zips, read_times, zip_student
 from autograder.batch.judge import Job, grade_job
 from autograder.batch.run import TEST_DELAY_ENV, BatchError, BatchResult, Options, grade_assignment
-from autograder.batch.samples import fabricate_submission
 from autograder.batch.store import grader_hash, release_drift, student_seeds, tree_hash
 
 __all__ = [
