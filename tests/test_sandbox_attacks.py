@@ -15,7 +15,9 @@ import re
 import shutil
 import socket
 import stat
+import subprocess
 import sys
+import tempfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -29,6 +31,7 @@ from autograder.reference import ROOT
 
 sys.path.insert(0, str(Path(__file__).parent))
 import course_env  # noqa: E402
+from probes import PROBES  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -119,6 +122,7 @@ def _attacks(outside: Path, listen: dict[str, Any]) -> dict[str, str]:
         # 4. the network: UDP, TCP, MPTCP, TCP Fast Open, a unix pathname socket, to listeners on loopback
         "a_network": f"""
             import socket
+import subprocess
             UDP, TCP = {listen["udp"]}, {listen["tcp"]}
             tries = [
                 lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", UDP)),
@@ -393,3 +397,66 @@ def test_the_dedicated_uid_check_skips_missing_path_entries(
     assert confine.readable_by_others(str(tmp_path)) is bool(
         all(p.stat().st_mode & 0o001 for p in tmp_path.parents) and tmp_path.stat().st_mode & 0o004
     )
+
+
+DEDICATED = """
+import json, os, sys
+from pathlib import Path
+from autograder import sandbox
+mode = sandbox.sandbox_mode(bubblewrap=False)
+probes = [("read", SECRET), ("write", OUTSIDE), ("signal", os.getpid()), ("chown", 0), ("connect", 9)]
+spec = sandbox.TaskSpec("1.1", "conv", "conv_output_size", probes)
+box = sandbox.Sandbox(Path(RELEASE), sandbox.Limits(timeout=30, memory_mb=600), slot=3, mode=mode)
+[outcome], info = box.run(sandbox.Work({"cnnlab/conv.py": CONV_TEXT.encode()}, [spec], {}, ["conv"]))
+print(json.dumps({"uid": mode.uid, "description": mode.description, "hello": info.get("hello"),
+                  "got": [value if isinstance(value, str) else repr(value) for value, _ in outcome.cases],
+                  "status": outcome.status, "error": outcome.error}))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dedicated user ids are for a grader that runs as root")
+def test_the_fallback_with_dedicated_user_ids(tmp_path: Path) -> None:
+    """The fallback on a machine whose Python other users can read: a copy of this interpreter (the
+    one here lives under a private home), its site-packages this virtualenv's. Each child runs as
+    its own user id (64000 + slot), confined, and reaches nothing of the grader's."""
+    import sysconfig
+
+    from autograder.sandbox import confine
+
+    site = Path(sysconfig.get_path("purelib")).resolve()
+    if not all(confine.readable_by_others(str(p)) for p in (site, ROOT / "autograder", ROOT / "cnnlab")):
+        pytest.skip("this checkout or its virtualenv is not readable by other users")
+    base = Path(sys.base_prefix).resolve()
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    python = Path(tempfile.mkdtemp(prefix="cnnlab-public-python-"))
+    python.chmod(0o755)
+    (python / "bin").mkdir()
+    shutil.copy2(Path(sys.executable).resolve(), python / "bin" / version)
+    shutil.copytree(base / "lib", python / "lib", symlinks=True, ignore=shutil.ignore_patterns(
+        "site-packages", "test", "__pycache__", "idlelib", "tkinter", "ensurepip", "pkgconfig"))  # fmt: skip
+    (python / "lib" / version / "site-packages").symlink_to(site)
+    try:
+        secret_file = tmp_path / "secret.txt"
+        secret_file.write_text("s3cret")
+        tmp_path.chmod(0o755)
+        conv = (ROOT / "cnnlab" / "conv.py").read_text() + "\n" + PROBES
+        script = DEDICATED.replace("SECRET", repr(str(secret_file))).replace(
+            "OUTSIDE", repr(str(tmp_path / "x"))
+        )
+        script = script.replace("RELEASE", repr(str(ROOT / "cnnlab"))).replace("CONV_TEXT", repr(conv))
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "LD_LIBRARY_PATH": str(python / "lib")}
+        run = subprocess.run(
+            [str(python / "bin" / version), "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        found = json.loads(run.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(python, ignore_errors=True)
+    assert found["uid"] == confine.UID_BASE, found["description"]
+    assert found["hello"]["uid"] == confine.UID_BASE + 3, found
+    assert found["got"] and all(v in ("EACCES", "EPERM", "ENOENT", "ESRCH") for v in found["got"]), found
+    assert not (tmp_path / "x").exists()

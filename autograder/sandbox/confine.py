@@ -360,8 +360,10 @@ def preexec(limits: Limits, uid: int | None, cgroup: ChildCgroup) -> Callable[[]
 
 
 def child_env(home: str) -> dict[str, str]:
-    """The child's whole environment."""
-    return {
+    """The child's whole environment (plus the grader's ``LD_LIBRARY_PATH``, for a Python installed
+    where the loader needs it)."""
+    extra = {"LD_LIBRARY_PATH": os.environ["LD_LIBRARY_PATH"]} if os.environ.get("LD_LIBRARY_PATH") else {}
+    return extra | {
         "PATH": "/usr/bin:/bin",
         "HOME": home,
         "TMPDIR": home,
