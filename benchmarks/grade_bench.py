@@ -50,10 +50,10 @@ def fabricate(root: Path, name: str, n: int) -> dict[str, str]:
     mistaken, broken), in a fixed rotation so that every kind is represented."""
     assignment = load_manifest()[name]
     tasks = load_reference().tasks.TASKS
-    (rel,) = assignment.files
+    own = list(assignment.tasks)
+    rel = tasks[own[0]].path  # the file of the assignment's own tasks (05 also takes conv/pool/residual)
     module = Path(rel).stem
     module_tasks = [t.id for t in tasks.values() if t.module == module]
-    own = list(assignment.tasks)
     known = [m.id for t in own for m in mistakes.for_task(t)]
     kinds = {}
     for i in range(n):
