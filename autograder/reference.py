@@ -1,20 +1,45 @@
-"""Load the reference ``cnnlab`` from ``solutions/`` under a module name of its own.
+"""The reference ``cnnlab``, imported under a module name of its own (never ``cnnlab``).
 
-``import cnnlab`` always means the student package. The reference is never installed and never
-copied next to student code: tests and the grader load it from here as ``cnnlab_reference``
-(the package uses only relative imports, so it works under any name).
+``import cnnlab`` always means the student package. The reference is never installed, never packaged
+and never copied next to student code. Where it comes from:
+
+* on the instructor's machine (the tests, nbgrader's grading kernel, the batch grader's client):
+  ``solutions/cnnlab`` of the course checkout the ``autograder`` package is installed from
+  (``pip install -e .``), or the folder ``$CNNLAB_REFERENCE``; imported as ``cnnlab_reference``.
+* on a worker of a Dask cluster (installed from a wheel: no ``solutions/`` there): from the job. The
+  client sends the reference's files with the jobs (:class:`ReferenceFiles`, scattered once per
+  worker, like the release), and :func:`use` makes them this process's reference, imported from a
+  private folder under a private name, ``cnnlab_reference_<digest>``.
+
+The package uses only relative imports, so it works under any name.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
+import hashlib
 import importlib.util
+import os
+import shutil
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-REFERENCE_DIR = ROOT / "solutions" / "cnnlab"
+ROOT = Path(__file__).resolve().parent.parent  # the checkout, when installed from one
+REFERENCE_ENV = "CNNLAB_REFERENCE"
+REFERENCE_DIR = Path(os.environ.get(REFERENCE_ENV) or ROOT / "solutions" / "cnnlab")
 REFERENCE_NAME = "cnnlab_reference"
+PACKAGE_SUFFIXES = (".py", ".json", ".txt")  # the package's modules and the data files it reads
+
+_ACTIVE: dict[str, Any] = {}  # "module" and "digest" of the reference :func:`use` made this process's
+
+
+class ReferenceMissing(ImportError):
+    """No reference on this machine, and none was sent with the job."""
 
 
 def load_package(path: Path, name: str) -> ModuleType:
@@ -36,6 +61,88 @@ def load_package(path: Path, name: str) -> ModuleType:
     return module
 
 
+def _missing() -> ReferenceMissing:
+    return ReferenceMissing(
+        f"the reference solutions are not on this machine ({REFERENCE_DIR} has no __init__.py): "
+        f"install the grader from the course checkout (pip install -e .) or set {REFERENCE_ENV} to the "
+        "folder of the reference cnnlab package; a Dask worker gets it with its jobs"
+    )
+
+
 def load_reference() -> ModuleType:
-    """The reference package (``solutions/cnnlab``), imported as ``cnnlab_reference``."""
+    """The reference package: the one :func:`use` installed in this process (a cluster worker),
+    else ``solutions/cnnlab`` (or ``$CNNLAB_REFERENCE``) imported as ``cnnlab_reference``."""
+    if "module" in _ACTIVE:
+        return _ACTIVE["module"]
+    if REFERENCE_NAME not in sys.modules and not (REFERENCE_DIR / "__init__.py").is_file():
+        raise _missing()
     return load_package(REFERENCE_DIR, REFERENCE_NAME)
+
+
+@dataclass(frozen=True)
+class ReferenceFiles:
+    """The reference package as bytes: what a cluster worker needs of it (it travels with the jobs)."""
+
+    files: tuple[tuple[str, bytes], ...]  # (file name, content), sorted by name
+
+    @classmethod
+    def read(cls, folder: Path = REFERENCE_DIR) -> ReferenceFiles:
+        """The package in ``folder`` (default: this machine's reference)."""
+        folder = Path(folder)
+        if not (folder / "__init__.py").is_file():
+            raise _missing()
+        paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in PACKAGE_SUFFIXES)
+        return cls(tuple((p.name, p.read_bytes()) for p in paths))
+
+    @property
+    def digest(self) -> str:
+        """A hash of the file names and contents (what :func:`digest` reports once it is in use)."""
+        return _files_digest(self.files)
+
+
+def _files_digest(files: tuple[tuple[str, bytes], ...]) -> str:
+    h = hashlib.sha256(b"cnnlab-reference\0")
+    for name, data in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _folder_digest(folder: Path) -> str:
+    return ReferenceFiles.read(folder).digest
+
+
+def digest() -> str:
+    """The hash of this process's reference (part of the grader's hash: results judged by another
+    reference are stale, and a worker's reference is checked against the client's)."""
+    if "digest" in _ACTIVE:
+        return _ACTIVE["digest"]
+    return _folder_digest(REFERENCE_DIR)
+
+
+def _private_folder(files: ReferenceFiles, digest_: str) -> Path:
+    """The files in a new folder only this user can read (removed when the process exits): student
+    code, which runs as another user or in its own mount namespace, never sees it."""
+    base = Path(tempfile.mkdtemp(prefix=f"cnnlab-reference-{digest_[:12]}-"))
+    atexit.register(shutil.rmtree, base, True)
+    folder = base / REFERENCE_NAME
+    folder.mkdir(mode=0o700)
+    for name, data in files.files:
+        if "/" in name or name.startswith(".") or not name.endswith(PACKAGE_SUFFIXES):
+            raise ValueError(f"not a file of the reference package: {name!r}")
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def use(files: ReferenceFiles) -> ModuleType:
+    """Make ``files`` this process's reference (for :func:`load_reference`) and return it.
+
+    Imported once per content, as ``cnnlab_reference_<digest>`` from a private folder; a job that
+    brings the reference already in use costs nothing."""
+    digest_ = files.digest
+    if _ACTIVE.get("digest") == digest_:
+        return _ACTIVE["module"]
+    name = f"{REFERENCE_NAME}_{digest_[:16]}"
+    module = sys.modules.get(name) or load_package(_private_folder(files, digest_), name)
+    _ACTIVE.update(module=module, digest=digest_)
+    return module

@@ -2,11 +2,22 @@
 
 ``python -m autograder grade A --scheduler tcp://HOST:PORT`` (or ``$CNNLAB_DASK_SCHEDULER``);
 ``--scheduler local`` starts a :class:`distributed.LocalCluster` on this machine to try it. Without
-the flag the local pool stays the default. Dask schedules; this module only submits and collects.
+the flag the local pool stays the default. Dask schedules; this module only checks, submits and
+collects. ``docs/big-classes.md`` says how to start a cluster.
 
-* No shared file system: a job carries the submission's files as bytes, the released package is
-  scattered to the workers once, and the result row comes back to the client, which alone writes
-  results, the gradebook and the reports (workers hold no database connection).
+* What a cluster machine needs is the installed distribution (``pip install 'cnnlab[grader,dask]'``):
+  no checkout, no ``PYTHONPATH``, no working folder. The task is :func:`autograder.remote.grade`,
+  which the scheduler unpickles too (it imports nothing of the course); the job travels pickled as
+  bytes, and the release *and the reference* (:class:`autograder.reference.ReferenceFiles`: the
+  judge computes the expected outputs on the worker) are scattered to every worker once.
+* Before any job is submitted, :meth:`DaskEngine.check` runs a probe on the scheduler and on every
+  worker (sent by value: it runs where ``autograder`` is missing). A machine without the grader,
+  with another grader version, or a worker without a sandbox stops the run with one line naming
+  it and what it lacks (:class:`ClusterError`), instead of a grader-error row per submission. A
+  worker that joins later and fails a job the same way triggers the check again.
+* No shared file system: a job carries the submission's files as bytes, and the result row comes
+  back to the client, which alone writes results, the gradebook and the reports (workers hold no
+  database connection).
 * A running Dask task cannot be cancelled: the task owns its sandbox and kills it at its own
   deadline (``--timeout``). The nanny's memory limit does not see a task's child processes: the
   limits live in the sandbox (RLIMIT_AS, the pids cgroup, the tmpfs).
@@ -20,29 +31,86 @@ the flag the local pool stays the default. Dask schedules; this module only subm
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import dataclasses
 import os
+import pickle
+import sys
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from autograder.batch.judge import Job, Release, error_row, grade_job
+from autograder import reference, remote
+from autograder.batch.judge import Job, Release, error_row
+from autograder.batch.run import BatchError
 
 ENV = "CNNLAB_DASK_SCHEDULER"
+INSTALL = "pip install 'cnnlab[grader,dask]'"
+WAIT_FOR_WORKERS = 60.0  # seconds a remote scheduler is given to have a worker
 
 
-def _grade_remote(job: Job, files: tuple[tuple[str, bytes], ...], digest: str) -> dict[str, Any]:
-    """On a worker: the job with its release (scattered once), graded in the sandbox."""
-    job.release = Release(files, digest)
-    return grade_job(job)
+class ClusterError(BatchError):
+    """A machine of the cluster cannot run the grader: one line, naming it and what it lacks."""
+
+
+def _probe(sandbox: bool) -> dict[str, Any]:
+    """On a cluster machine: what it offers the grader. Sent by value (:func:`_by_value`), so it
+    imports everything it uses itself and reports a missing grader instead of failing to unpickle."""
+    import socket
+    import sys
+
+    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    info: dict[str, Any] = {"host": socket.gethostname(), "python": python}
+    try:
+        from autograder import remote
+
+        info.update(remote.capabilities(sandbox))
+    except Exception as exc:
+        info["missing"] = f"{type(exc).__name__}: {exc}"
+    return info
+
+
+def _by_value(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A copy of ``func`` whose module does not exist anywhere: cloudpickle (Dask's fallback) then
+    sends its code instead of a reference to ``autograder``, which the other side may lack."""
+    namespace = {"__builtins__": builtins, "__name__": "cnnlab_cluster_probe"}
+    return types.FunctionType(func.__code__, namespace, func.__name__, func.__defaults__)
+
+
+def machine_problems(who: str, info: dict[str, Any], client: dict[str, Any], sandbox: bool) -> list[str]:
+    """What keeps the machine ``who`` (its probe ``info``) from grading like this ``client``."""
+    if info.get("missing"):
+        return [f"{who} cannot import the grader ({info['missing']}): {INSTALL} there"]
+    problems = []
+    if info.get("python") != client["python"]:
+        problems.append(f"{who} runs Python {info.get('python')}, this client Python {client['python']}")
+    if info.get("code") != client["code"]:
+        problems.append(
+            f"{who} runs another grader (cnnlab {info.get('version')}, code {str(info.get('code'))[:12]}; "
+            f"this client: cnnlab {client['version']}, code {client['code'][:12]}): install the same "
+            "version there"
+        )
+    if sandbox and not info.get("confined"):
+        problems.append(
+            f"{who} has no sandbox for student code ({info.get('sandbox')}): install bubblewrap there "
+            "(Debian: apt-get install bubblewrap)"
+        )
+    return problems
 
 
 class DaskEngine:
-    """Jobs as Dask tasks on the cluster at ``address`` (``"local"``: a LocalCluster here)."""
+    """Jobs as Dask tasks on the cluster at ``address`` (``"local"``: a LocalCluster here).
+
+    The cluster is checked (:meth:`check`) before anything is submitted; :class:`ClusterError`
+    says which machine cannot grade and why."""
 
     def __init__(self, address: str, workers: int = 0, log: Callable[[str], None] = print) -> None:
         from distributed import Client, LocalCluster
 
         self.cluster = None
+        self.log = log
+        self.rechecked = False
         if address == "local":
             self.cluster = LocalCluster(
                 n_workers=workers or 2,
@@ -53,11 +121,74 @@ class DaskEngine:
             )
             self.client = Client(self.cluster)
         else:
-            self.client = Client(address, timeout="30s")
-        self.log = log
+            try:
+                self.client = Client(address, timeout="30s")
+            except OSError as exc:
+                raise ClusterError(f"no Dask scheduler at {address} ({exc})") from None
+        try:
+            self._wait_for_workers()
+            sandboxes = self.check()
+        except BaseException:
+            self.close()
+            raise
         n = len(self.client.scheduler_info().get("workers", {}))
         link = self.client.dashboard_link
         self.description = f"Dask cluster at {self.client.scheduler.address}, {n} workers (dashboard {link})"
+        for text, count in sandboxes.items():
+            log(f"sandbox on {count} worker{'s' * (count != 1)}: {text}")
+
+    def _wait_for_workers(self) -> None:
+        if self.client.scheduler_info().get("workers"):
+            return
+        try:
+            self.client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
+        except TimeoutError:
+            raise ClusterError(
+                f"no Dask worker joined the scheduler at {self.client.scheduler.address} within "
+                f"{WAIT_FOR_WORKERS:.0f} s: start one (dask worker ADDRESS --nthreads 1)"
+            ) from None
+
+    def check(self) -> dict[str, int]:
+        """Probe the scheduler and every worker; raise :class:`ClusterError` (one line) unless each
+        runs this client's grader (workers: with a sandbox). Returns the workers' sandboxes."""
+        mine = {"python": f"{sys.version_info[0]}.{sys.version_info[1]}", **remote.capabilities(False)}
+        probe = _by_value(_probe)
+        address = self.client.scheduler.address
+        try:
+            info = self.client.run_on_scheduler(probe, False)
+        except Exception as exc:
+            raise ClusterError(
+                f"the Dask scheduler at {address} cannot run the grader's check ({type(exc).__name__}: {exc})"
+            ) from None
+        problems = machine_problems(
+            f"the Dask scheduler at {address} (host {info.get('host')})", info, mine, False
+        )
+        names = {a: w.get("name", a) for a, w in self.client.scheduler_info().get("workers", {}).items()}
+        try:
+            infos = self.client.run(probe, True, on_error="return")
+        except Exception as exc:
+            raise ClusterError(
+                f"the Dask workers cannot run the grader's check ({type(exc).__name__}: {exc})"
+            ) from None
+        sandboxes: dict[str, int] = {}
+        for worker, info in sorted(infos.items()):
+            who = f"Dask worker {names.get(worker, worker)} at {worker}"
+            if isinstance(info, BaseException):
+                problems.append(f"{who} cannot run the grader's check ({type(info).__name__}: {info})")
+                continue
+            problems += machine_problems(f"{who} (host {info.get('host')})", info, mine, True)
+            if info.get("sandbox"):
+                sandboxes[info["sandbox"]] = sandboxes.get(info["sandbox"], 0) + 1
+        if problems:
+            raise ClusterError("; ".join(problems))
+        return sandboxes
+
+    def _recheck(self) -> None:
+        """After a job failed as a machine without the grader would fail it: check the cluster
+        again (once per run), which raises :class:`ClusterError` if a worker joined without it."""
+        if not self.rechecked:
+            self.rechecked = True
+            self.check()
 
     def run(self, jobs: list[Job]) -> Iterator[dict[str, Any]]:
         from distributed import as_completed
@@ -65,21 +196,36 @@ class DaskEngine:
         if not jobs:
             return
         release = jobs[0].release
-        data = self.client.scatter(release.files, broadcast=True, hash=False)
+        ref = reference.ReferenceFiles.read()
+        release_data, reference_data = self.client.scatter(
+            [release.files, ref.files], broadcast=True, hash=False
+        )
         futures = {}
         for job in jobs:
-            light = Job(**{**job.__dict__, "release": Release((), release.digest)})
+            light = dataclasses.replace(job, release=Release((), release.digest))
             key = f"cnnlab-grade-{job.student}-{job.key[:16]}-{os.urandom(4).hex()}"
             future = self.client.submit(
-                _grade_remote, light, data, release.digest, key=key, pure=False, retries=2
+                remote.grade,
+                pickle.dumps(light),
+                release_data,
+                reference_data,
+                key=key,
+                pure=False,
+                retries=2,
             )
             futures[future] = job
         for future in as_completed(futures):
             job = futures[future]
             try:
-                yield future.result()
+                row = future.result()
             except Exception as exc:  # KilledWorker, a lost connection: infrastructure, retried next run
+                if isinstance(exc, ImportError):
+                    self._recheck()
                 yield error_row(job, f"the cluster could not grade it ({type(exc).__name__}: {exc})"[:500])
+                continue
+            if row.get("grader_error") and "another version of the grader" in row["grader_error"]:
+                self._recheck()
+            yield row
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

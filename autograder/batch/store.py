@@ -8,7 +8,6 @@ A row with a grader error is never saved, so it is retried.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -17,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from autograder import reference, remote
 from autograder.manifest import Assignment
 from autograder.reference import REFERENCE_DIR, ROOT
 
@@ -27,10 +27,6 @@ RESULTS = "results"
 
 
 MAX_HASHED_FILE = 64 * 2**20
-
-
-AUTOGRADER = Path(__file__).resolve().parent.parent
-_GRADER_FOLDERS = ("", "batch", "sandbox")  # the grader's code, relative to autograder/
 
 
 def release_package(root: Path, assignment: str) -> Path:
@@ -65,16 +61,11 @@ def release_notebooks(root: Path, assignment: Assignment) -> dict[str, Path]:
     return out
 
 
-@functools.lru_cache(maxsize=1)
 def grader_hash() -> str:
-    """A hash of the grader's own code and the reference: results of another grader are stale."""
-    h = hashlib.sha256(GRADER_VERSION.encode())
-    for folder in _GRADER_FOLDERS:
-        for path in sorted((AUTOGRADER / folder).glob("*.py")):
-            h.update(path.name.encode() + path.read_bytes())
-    for path in sorted(REFERENCE_DIR.glob("*.py")):
-        h.update(path.read_bytes())
-    return h.hexdigest()
+    """A hash of the grader's own code and the reference: results of another grader are stale. A
+    cluster worker computes it with the reference the job brought (:mod:`autograder.remote`)."""
+    text = f"{GRADER_VERSION}:{remote.code_hash()}:{reference.digest()}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def tree_hash(folder: Path | None, names: Iterable[str] | None = None) -> str:
