@@ -17,6 +17,7 @@ import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PIP = [sys.executable, "-m", "pip"]
 _NOT_SOURCE = {".git", ".venv", "node_modules", "_build", "build", ".pytest_cache", ".hypothesis",
                ".ruff_cache", "__pycache__", ".ipynb_checkpoints"}  # fmt: skip
 
@@ -33,8 +34,7 @@ def build_wheel(dest: Path) -> Path:
     source = dest / "source"
     shutil.copytree(ROOT, source, ignore=_ignore, symlinks=True)
     run = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dest),
-         str(source)],  # fmt: skip
+        [*PIP, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dest), str(source)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -67,8 +67,7 @@ def machine_venv(path: Path, wheel: Path | None) -> Path:
     Path(site, "zz-test-dependencies.pth").write_text("".join(f"{d}\n" for d in deps))
     if wheel is not None:
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", site,
-             str(wheel)],  # fmt: skip
+            [*PIP, "install", "-q", "--no-deps", "--no-index", "--target", site, str(wheel)],
             check=True,
             capture_output=True,
             timeout=300,
