@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,12 +30,21 @@ def _ignore(folder: str, names: list[str]) -> set[str]:
     return skip
 
 
+def _setuptools_major() -> int:
+    try:
+        return int(metadata.version("setuptools").split(".")[0])
+    except (metadata.PackageNotFoundError, ValueError):
+        return 0
+
+
 def build_wheel(dest: Path) -> Path:
     """``pip wheel --no-deps`` of a copy of the checkout into ``dest``; returns the wheel's path."""
     source = dest / "source"
     shutil.copytree(ROOT, source, ignore=_ignore, symlinks=True)
+    # offline and fast when this venv's setuptools can build it (pyproject: setuptools>=77)
+    isolation = ["--no-build-isolation"] if _setuptools_major() >= 77 else []
     run = subprocess.run(
-        [*PIP, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dest), str(source)],
+        [*PIP, "wheel", "--no-deps", *isolation, "-q", "-w", str(dest), str(source)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -52,8 +62,26 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**{k: os.environ[k] for k in keep if k in os.environ}, **extra}
 
 
+#: what the sandboxed child imports: copied into the machine's venv, because the sandbox gives the
+#: child only the site-packages of its own Python installation (not folders a path file adds)
+CHILD_DISTRIBUTIONS = ("numpy",)
+
+
+def _copy_distribution(name: str, site: Path) -> None:
+    dist = metadata.distribution(name)
+    for file in dist.files or ():
+        source = Path(dist.locate_file(file))
+        if source.is_file() and "__pycache__" not in file.parts:
+            target = site / file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
 def machine_venv(path: Path, wheel: Path | None) -> Path:
-    """A venv at ``path`` with ``wheel`` installed (None: without the grader); returns its python."""
+    """A venv at ``path`` with ``wheel`` installed (None: without the grader); returns its python.
+
+    Like a machine where ``pip install 'cnnlab[grader,dask]'`` ran, without downloading anything:
+    the wheel is installed, the child's numpy copied, every other dependency is this venv's."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
     python = path / "bin" / "python"
     site = subprocess.run(
@@ -65,6 +93,8 @@ def machine_venv(path: Path, wheel: Path | None) -> Path:
     ).stdout.strip()
     deps = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
     Path(site, "zz-test-dependencies.pth").write_text("".join(f"{d}\n" for d in deps))
+    for name in CHILD_DISTRIBUTIONS:
+        _copy_distribution(name, Path(site))
     if wheel is not None:
         subprocess.run(
             [*PIP, "install", "-q", "--no-deps", "--no-index", "--target", site, str(wheel)],

@@ -8,9 +8,13 @@ the same submissions, never with numbers written here.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import re
+import shlex
 import signal
+import string
 import subprocess
 import sys
 import time
@@ -25,6 +29,7 @@ from autograder.reference import ROOT
 
 sys.path.insert(0, str(Path(__file__).parent))
 import course_env  # noqa: E402
+import installs  # noqa: E402
 import pg  # noqa: E402
 
 A = "02_conv_layer"
@@ -274,83 +279,215 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_a_worker_killed_mid_batch_loses_no_row(pg_course: Any, tmp_path: Path) -> None:
-    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1; one worker (nanny and all)
-    is SIGKILLed while it grades: every student is in the PostgreSQL gradebook exactly once, with the
-    points of the local pool."""
-    root, local = pg_course
-    dask = Path(sys.executable).parent / "dask"
-    if not dask.exists():
-        pytest.skip("dask is not installed (pip install -e '.[dask]')")
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CNNLAB_JUDGE_TEST_DELAY": "0.7"}
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    procs: list[subprocess.Popen] = []
+# --- a cluster started as docs/big-classes.md says ------------------------------------------------------
 
-    def start(args: list[str], name: str) -> subprocess.Popen:
-        out = open(logs / f"{name}.log", "w")  # noqa: SIM115
-        proc = subprocess.Popen([str(dask), *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
-        procs.append(proc)
+DOC = ROOT / "docs" / "big-classes.md"
+
+
+def documented_commands(**values: str) -> dict[str, list[str]]:
+    """The commands of docs/big-classes.md's "Starting a cluster by hand", its variables set to
+    ``values``: ``{"venv", "install", "scheduler", "worker", "grade"}`` -> argv."""
+    text = DOC.read_text()
+    block = text.split("### Starting a cluster by hand", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    found: dict[str, list[str]] = {}
+    for line in block.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        argv = shlex.split(string.Template(line).substitute(values), comments=True)
+        kinds = {
+            "venv": argv[1:3] == ["-m", "venv"],
+            "install": argv[1:2] == ["install"],
+            "scheduler": argv[1:4] == ["-m", "dask", "scheduler"],
+            "worker": argv[1:4] == ["-m", "dask", "worker"],
+            "grade": argv[1:4] == ["-m", "autograder", "grade"],
+        }
+        (kind,) = [k for k, hit in kinds.items() if hit]
+        found[kind] = argv
+    assert set(found) == {"venv", "install", "scheduler", "worker", "grade"}, found
+    return found
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return installs.wheel_once(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def machine(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    """A cluster machine's venv: the distribution installed from its wheel, no checkout on its path."""
+    return installs.machine_venv(tmp_path_factory.mktemp("machine") / "venv", wheel)
+
+
+class Cluster:
+    """``dask scheduler`` and ``dask worker`` processes started with the documented commands, from a
+    folder outside the repository, with a clean environment; every process is killed at the end."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self.folder, self.env = folder, env
+        self.port = _free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.procs: list[subprocess.Popen] = []
+        (folder / "logs").mkdir(parents=True)
+
+    def commands(self, venv: Path, name: str = "w0") -> dict[str, list[str]]:
+        values = {"VENV": str(venv), "HOST": "127.0.0.1", "PORT": str(self.port), "WORKER_HOST": "127.0.0.1"}
+        return documented_commands(**values, NAME=name)
+
+    def start(self, argv: list[str], log: str) -> subprocess.Popen:
+        with open(self.folder / "logs" / f"{log}.log", "w") as out:
+            proc = subprocess.Popen(argv, cwd=self.folder, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)  # fmt: skip
+        self.procs.append(proc)
         return proc
 
-    try:
-        start(
-            ["scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", "127.0.0.1:0"],
-            "s",
-        )
-        address = f"tcp://127.0.0.1:{port}"
-        workers = [
-            start(
-                [
-                    "worker",
-                    address,
-                    "--nthreads",
-                    "1",
-                    "--host",
-                    "127.0.0.1",
-                    "--dashboard-address",
-                    "127.0.0.1:0",
-                    "--name",
-                    f"w{i}",
-                ],
-                f"w{i}",
-            )  # fmt: skip
-            for i in range(2)
-        ]
+    def scheduler(self, venv: Path) -> subprocess.Popen:
+        return self.start(self.commands(venv)["scheduler"], "scheduler")
+
+    def worker(self, venv: Path, name: str) -> subprocess.Popen:
+        return self.start(self.commands(venv, name)["worker"], name)
+
+    def wait_for_workers(self, n: int) -> None:
         from distributed import Client
 
-        with Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=60)
-        out = root / "out-dask"
-        grader = subprocess.Popen(
-            [sys.executable, "-m", "autograder", "grade", A, "--scheduler", address, "--force", "--quiet",
-             "--out", str(out)],  # fmt: skip
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while len(list((out / "results").glob("*.json"))) < 3:
-            assert grader.poll() is None, grader.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "no results"
-            time.sleep(0.05)
-        os.killpg(workers[0].pid, signal.SIGKILL)  # the nanny and its worker: a lost machine
-        _, err = grader.communicate(timeout=300)
-        assert grader.returncode == 0, err[-3000:]
-    finally:
-        for proc in procs:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        with Client(self.address, timeout="60s") as client:
+            client.wait_for_workers(n, timeout=60)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted((self.folder / "logs").iterdir())
+        )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the nanny and its worker process
             proc.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        for proc in self.procs:  # nothing of a process group is left running
+            while _group_alive(proc.pid):
+                assert time.monotonic() < deadline, f"process group {proc.pid} is still running"
+                time.sleep(0.1)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Any:
+    folder = tmp_path / "elsewhere"  # outside the repository
+    folder.mkdir()
+    assert not folder.resolve().is_relative_to(ROOT)
+    env = installs.clean_env(CNNLAB_JUDGE_TEST_DELAY="0.7")  # no PYTHONPATH, nothing of the course
+    one = Cluster(folder, env)
+    try:
+        yield one
+    finally:
+        one.stop()
+
+
+def _grade_argv(cluster: Cluster, out: Path, *more: str) -> list[str]:
+    argv = cluster.commands(Path("unused"))["grade"]
+    assert argv[0] == "python"
+    return [sys.executable, *argv[1:], "--force", "--quiet", "--out", str(out), *more]
+
+
+def _client_env() -> dict[str, str]:
+    """The instructor's machine: this environment (course root, secret, PostgreSQL), no PYTHONPATH."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def test_the_documented_install_is_the_wheel_with_the_grader_extras(wheel: Path) -> None:
+    install = documented_commands(VENV="v", HOST="h", PORT="1", WORKER_HOST="w", NAME="n")["install"]
+    target = install[-1]
+    assert target.endswith("[grader,dask]") and Path(target.split("[")[0]).name == wheel.name, target
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_batch_loses_no_row(pg_course: Any, machine: Path, cluster: Cluster) -> None:
+    """The documented commands: a scheduler and two workers from a wheel-installed venv, started
+    outside the repository with a clean environment; one worker (nanny and all) is SIGKILLed while
+    it grades: every student is in the PostgreSQL gradebook exactly once, with the points of the
+    local pool."""
+    root, local = pg_course
+    venv = machine.parent.parent
+    cluster.scheduler(venv)
+    workers = [cluster.worker(venv, f"w{i}") for i in range(2)]
+    cluster.wait_for_workers(2)
+    out = root / "out-dask"
+    grader = subprocess.Popen(_grade_argv(cluster, out), cwd=cluster.folder, env=_client_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(list((out / "results").glob("*.json"))) < 3:
+        assert grader.poll() is None, grader.communicate()[1][-3000:] + cluster.logs()
+        assert time.monotonic() < deadline, "no results\n" + cluster.logs()
+        time.sleep(0.05)
+    os.killpg(workers[0].pid, signal.SIGKILL)  # the nanny and its worker: a lost machine
+    _, err = grader.communicate(timeout=300)
+    assert grader.returncode == 0, err[-3000:] + cluster.logs()
     results = sorted(p.stem for p in (out / "results").glob("*.json"))
     assert results == sorted(local)
     assert _gradebook_points(root) == _points(local)
     with open(out / "grades.csv", newline="") as fh:
         students = [r["student_id"] for r in csv.DictReader(fh)]
     assert sorted(students) == sorted(local)  # every student exactly once
+    # the workers judged with the reference the jobs brought, imported under its private name
+    assert "No module named" not in cluster.logs()
+
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A machine with Dask but without the grader."""
+    return installs.machine_venv(tmp_path_factory.mktemp("bare") / "venv", None)
+
+
+@pytest.fixture(scope="module")
+def other(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    """A machine with another grader version (one module of the installed grader differs)."""
+    python = installs.machine_venv(tmp_path_factory.mktemp("other") / "venv", wheel)
+    (module,) = python.parent.parent.glob("lib/python*/site-packages/autograder/remote.py")
+    module.write_text(module.read_text() + "\n# another version of the grader\n")
+    return python
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("lacking", "expected"),
+    [
+        ("worker", r"Dask worker w1 at tcp://127\.0\.0\.1:\d+ \(host [^)]+\) cannot import the grader "
+                   r"\(ModuleNotFoundError: No module named 'autograder'\)"),
+        ("scheduler", r"the Dask scheduler at tcp://127\.0\.0\.1:\d+ \(host [^)]+\) cannot import the "
+                      r"grader \(ModuleNotFoundError: No module named 'autograder'\)"),
+        ("version", r"Dask worker w1 at tcp://127\.0\.0\.1:\d+ \(host [^)]+\) runs another grader "
+                    r"\(cnnlab 0\.1\.0, code [0-9a-f]{12}; this client: cnnlab 0\.1\.0, code [0-9a-f]{12}\)"),
+    ],
+)  # fmt: skip
+def test_a_machine_that_cannot_grade_stops_the_run_at_once(
+    pg_course: Any, machine: Path, bare: Path, other: Path, cluster: Cluster, lacking: str, expected: str
+) -> None:
+    """A scheduler or a worker without the grader, or a worker with another grader version: the run
+    stops before any job is submitted, with one line naming that machine and what it lacks; no
+    result, no grader-error row per submission."""
+    root, local = pg_course
+    good = machine.parent.parent
+    bad = {"worker": bare, "scheduler": bare, "version": other}[lacking].parent.parent
+    cluster.scheduler(bad if lacking == "scheduler" else good)
+    cluster.worker(good, "w0")
+    cluster.worker(good if lacking == "scheduler" else bad, "w1")
+    cluster.wait_for_workers(2)
+    out = root / f"out-{lacking}"
+    run = subprocess.run(_grade_argv(cluster, out), cwd=cluster.folder, env=_client_env(),
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr[-3000:]
+    assert re.search(expected, lines[0]), lines[0]
+    assert "GRADER ERROR" not in run.stdout + run.stderr
+    assert not list((out / "results").glob("*.json"))  # nothing was graded
 
 
 def test_the_dashboard_of_a_local_cluster_binds_loopback() -> None:
