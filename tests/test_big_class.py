@@ -135,7 +135,7 @@ def _points(rows: dict[str, Any]) -> dict[str, dict[str, float]]:
 def _cli(
     args: list[str], env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess:
-    full = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    full = {**_client_env(), **(env or {})}  # the editable install, no PYTHONPATH
     return subprocess.run(
         [sys.executable, "-m", "autograder", *args],
         cwd=ROOT,
@@ -173,7 +173,7 @@ def test_two_graders_at_once_lose_nothing(pg_course: Any) -> None:
                 str(root / f"twin{i}"),
             ],
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env=_client_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
