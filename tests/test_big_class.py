@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import re
 import shlex
@@ -521,3 +522,42 @@ def test_the_demo_runs_on_postgresql(
     for student in course.STUDENTS:
         exported = sum(v for (s, _), v in totals.items() if s == student)
         assert exported == pytest.approx(table.total(student)), student
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("joining", ["other", "bare"])
+def test_a_worker_that_joins_mid_batch_without_this_grader(
+    pg_course: Any, machine: Path, bare: Path, other: Path, cluster: Cluster, joining: str
+) -> None:
+    """A worker with another grader version joins mid-batch: the run stops with one line naming
+    it (new workers are probed as results come in), before its refusals become rows. A worker
+    without the grader at all may instead close at its first task (Dask cannot unpickle it there)
+    and Dask grades its jobs elsewhere: then every student has the local pool's points. Never a
+    grader-error row."""
+    root, local = pg_course
+    cluster.env["CNNLAB_JUDGE_TEST_DELAY"] = "1.5"  # the batch outlasts the new worker's start
+    cluster.scheduler(machine.parent.parent)
+    cluster.worker(machine.parent.parent, "w0")
+    cluster.wait_for_workers(1)
+    out = root / f"out-joined-{joining}"
+    grader = subprocess.Popen(_grade_argv(cluster, out), cwd=cluster.folder, env=_client_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list((out / "results").glob("*.json")):
+        assert grader.poll() is None, grader.communicate()[1][-3000:] + cluster.logs()
+        assert time.monotonic() < deadline, "no results\n" + cluster.logs()
+        time.sleep(0.05)
+    cluster.worker({"other": other, "bare": bare}[joining].parent.parent, "w1")
+    _, err = grader.communicate(timeout=300)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "GRADER ERROR" not in err, err[-3000:]
+    if grader.returncode == 0 and joining == "bare":
+        assert _points(_rows(out)) == _points(local)
+        return
+    assert grader.returncode == 1 and len(lines) == 1, err[-3000:] + cluster.logs()
+    lacks = {"other": "runs another grader", "bare": "cannot import the grader"}[joining]
+    assert re.search(rf"Dask worker w1 at tcp://127\.0\.0\.1:\d+ \(host [^)]+\) {lacks}", lines[0]), lines[0]
+
+
+def _rows(out: Path) -> dict[str, Any]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((out / "results").glob("*.json"))}

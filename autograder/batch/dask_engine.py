@@ -14,7 +14,8 @@ collects. ``docs/big-classes.md`` says how to start a cluster.
   worker (sent by value: it runs where ``autograder`` is missing). A machine without the grader,
   with another grader version, or a worker without a sandbox stops the run with one line naming
   it and what it lacks (:class:`ClusterError`), instead of a grader-error row per submission. A
-  worker that joins later and fails a job the same way triggers the check again.
+  worker that joins later is probed as results come in (:meth:`DaskEngine.check_new_workers`);
+  one without the grader at all closes at its first task, which Dask then runs elsewhere.
 * No shared file system: a job carries the submission's files as bytes, and the result row comes
   back to the client, which alone writes results, the gradebook and the reports (workers hold no
   database connection).
@@ -37,6 +38,7 @@ import dataclasses
 import os
 import pickle
 import sys
+import time
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -110,7 +112,8 @@ class DaskEngine:
 
         self.cluster = None
         self.log = log
-        self.rechecked = False
+        self.checked: set[str] = set()  # workers whose probe passed
+        self.last_check = 0.0
         if address == "local":
             self.cluster = LocalCluster(
                 n_workers=workers or 2,
@@ -148,47 +151,71 @@ class DaskEngine:
                 f"{WAIT_FOR_WORKERS:.0f} s: start one (dask worker ADDRESS --nthreads 1)"
             ) from None
 
+    def _mine(self) -> dict[str, Any]:
+        return {"python": f"{sys.version_info[0]}.{sys.version_info[1]}", **remote.capabilities(False)}
+
+    def _workers(self) -> dict[str, Any]:
+        return self.client.scheduler_info().get("workers", {})
+
     def check(self) -> dict[str, int]:
         """Probe the scheduler and every worker; raise :class:`ClusterError` (one line) unless each
         runs this client's grader (workers: with a sandbox). Returns the workers' sandboxes."""
-        mine = {"python": f"{sys.version_info[0]}.{sys.version_info[1]}", **remote.capabilities(False)}
-        probe = _by_value(_probe)
         address = self.client.scheduler.address
         try:
-            info = self.client.run_on_scheduler(probe, False)
+            info = self.client.run_on_scheduler(_by_value(_probe), False)
         except Exception as exc:
             raise ClusterError(
                 f"the Dask scheduler at {address} cannot run the grader's check ({type(exc).__name__}: {exc})"
             ) from None
-        problems = machine_problems(
-            f"the Dask scheduler at {address} (host {info.get('host')})", info, mine, False
-        )
-        names = {a: w.get("name", a) for a, w in self.client.scheduler_info().get("workers", {}).items()}
+        who = f"the Dask scheduler at {address} (host {info.get('host')})"
+        problems = machine_problems(who, info, self._mine(), False)
+        sandboxes, more = self._probe_workers(None)
+        if problems or more:
+            raise ClusterError("; ".join(problems + more))
+        return sandboxes
+
+    def _probe_workers(self, addresses: list[str] | None) -> tuple[dict[str, int], list[str]]:
+        """Probe ``addresses`` (None: every worker): their sandboxes and what keeps them from grading.
+        A worker that passes is remembered (:attr:`checked`); one that left meanwhile is skipped."""
+        mine, names = self._mine(), {a: w.get("name", a) for a, w in self._workers().items()}
         try:
-            infos = self.client.run(probe, True, on_error="return")
+            infos = self.client.run(_by_value(_probe), True, workers=addresses, on_error="return")
         except Exception as exc:
+            if addresses is not None:
+                return {}, []  # a new worker that left again: checked when it comes back
             raise ClusterError(
                 f"the Dask workers cannot run the grader's check ({type(exc).__name__}: {exc})"
             ) from None
         sandboxes: dict[str, int] = {}
+        problems: list[str] = []
         for worker, info in sorted(infos.items()):
             who = f"Dask worker {names.get(worker, worker)} at {worker}"
             if isinstance(info, BaseException):
-                problems.append(f"{who} cannot run the grader's check ({type(info).__name__}: {info})")
+                if worker in self._workers():
+                    problems.append(f"{who} cannot run the grader's check ({type(info).__name__}: {info})")
                 continue
-            problems += machine_problems(f"{who} (host {info.get('host')})", info, mine, True)
-            if info.get("sandbox"):
+            found = machine_problems(f"{who} (host {info.get('host')})", info, mine, True)
+            problems += found
+            if not found:
+                self.checked.add(worker)
                 sandboxes[info["sandbox"]] = sandboxes.get(info["sandbox"], 0) + 1
-        if problems:
-            raise ClusterError("; ".join(problems))
-        return sandboxes
+        return sandboxes, problems
 
-    def _recheck(self) -> None:
-        """After a job failed as a machine without the grader would fail it: check the cluster
-        again (once per run), which raises :class:`ClusterError` if a worker joined without it."""
-        if not self.rechecked:
-            self.rechecked = True
-            self.check()
+    def check_new_workers(self, force: bool = False) -> None:
+        """Probe the workers that joined since the last check (at most once a second unless
+        ``force``); raise :class:`ClusterError` if one of them cannot grade.
+
+        A worker without the grader at all rarely stays to be probed: it fails to unpickle its
+        first task and closes, and Dask runs its tasks elsewhere (nothing is lost)."""
+        now = time.monotonic()
+        if now - self.last_check < 1.0 and not force:
+            return
+        self.last_check = now
+        new = sorted(set(self._workers()) - self.checked)
+        if new:
+            _, problems = self._probe_workers(new)
+            if problems:
+                raise ClusterError("; ".join(problems))
 
     def run(self, jobs: list[Job]) -> Iterator[dict[str, Any]]:
         from distributed import as_completed
@@ -219,12 +246,9 @@ class DaskEngine:
             try:
                 row = future.result()
             except Exception as exc:  # KilledWorker, a lost connection: infrastructure, retried next run
-                if isinstance(exc, ImportError):
-                    self._recheck()
-                yield error_row(job, f"the cluster could not grade it ({type(exc).__name__}: {exc})"[:500])
-                continue
-            if row.get("grader_error") and "another version of the grader" in row["grader_error"]:
-                self._recheck()
+                row = error_row(job, f"the cluster could not grade it ({type(exc).__name__}: {exc})"[:500])
+            # a worker that joined with another grader stops the run (before its refusals count)
+            self.check_new_workers(force=bool(row.get("grader_error")))
             yield row
 
     def close(self) -> None:
