@@ -128,7 +128,7 @@ def grade_job(job: Job) -> SubmissionResult:
     checks = cases.judge_module(ref)
     row = _new_row(job)
     if job.grader and job.grader != store.grader_hash():
-        row["grader_error"] = "this worker runs another version of the grader (update its checkout)"
+        row["grader_error"] = "this worker runs another version of the grader (install the client's there)"
         return _finish(row, job, 0.0)
     outcomes = None
     own_outcomes: dict[str, sandbox.TaskOutcome] = {}
