@@ -561,3 +561,31 @@ def test_a_worker_that_joins_mid_batch_without_this_grader(
 
 def _rows(out: Path) -> dict[str, Any]:
     return {p.stem: json.loads(p.read_text()) for p in sorted((out / "results").glob("*.json"))}
+
+
+def test_what_keeps_a_machine_from_grading_is_named() -> None:
+    """Hand-made probe answers: each lack is one clause naming the machine; a good worker has none."""
+    from autograder.batch.dask_engine import machine_problems
+
+    client = {"python": "3.11", "version": "0.1.0", "code": "a" * 64}
+    good = {**client, "host": "n1", "confined": True, "sandbox": "bubblewrap"}
+    assert machine_problems("Dask worker w1", good, client, True) == []
+    assert machine_problems("the scheduler", {**good, "confined": False}, client, False) == []
+    lacks = {
+        "missing": {"missing": "ModuleNotFoundError: No module named 'autograder'"},
+        "python": {**good, "python": "3.12"},
+        "code": {**good, "code": "b" * 64},
+        "sandbox": {**good, "confined": False, "sandbox": "none: no bubblewrap, no Landlock"},
+    }
+    expected = {
+        "missing": "Dask worker w1 cannot import the grader (ModuleNotFoundError: No module named "
+        "'autograder')",
+        "python": "Dask worker w1 runs Python 3.12, this client Python 3.11",
+        "code": "Dask worker w1 runs another grader (cnnlab 0.1.0, code bbbbbbbbbbbb; this client: cnnlab "
+        "0.1.0, code aaaaaaaaaaaa)",
+        "sandbox": "Dask worker w1 has no sandbox for student code (none: no bubblewrap, no Landlock): "
+        "install bubblewrap",
+    }
+    for lack, info in lacks.items():
+        (problem,) = machine_problems("Dask worker w1", info, client, True)
+        assert problem.startswith(expected[lack]), (lack, problem)
