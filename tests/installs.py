@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from importlib import metadata
 from pathlib import Path
 
@@ -62,9 +61,50 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**{k: os.environ[k] for k in keep if k in os.environ}, **extra}
 
 
+#: the extras a cluster machine installs (docs/big-classes.md)
+MACHINE_EXTRAS = ("grader", "dask")
 #: what the sandboxed child imports: copied into the machine's venv, because the sandbox gives the
 #: child only the site-packages of its own Python installation (not folders a path file adds)
 CHILD_DISTRIBUTIONS = ("numpy",)
+
+
+def requirement_closure(name: str, extras: tuple[str, ...]) -> set[str]:
+    """The distributions ``pip install 'name[extras]'`` installs (as installed in this venv),
+    without ``name`` itself: its requirements, recursively, with their markers evaluated."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen: set[str] = set()
+    todo = [(name, tuple(extras))]
+    done: set[tuple[str, tuple[str, ...]]] = set()
+    while todo:
+        dist_name, dist_extras = todo.pop()
+        if (dist_name, dist_extras) in done:
+            continue
+        done.add((dist_name, dist_extras))
+        for text in metadata.distribution(dist_name).requires or ():
+            req = Requirement(text)
+            wanted = [""] + list(dist_extras)
+            if req.marker is not None and not any(req.marker.evaluate({"extra": e}) for e in wanted):
+                continue
+            key = canonicalize_name(req.name)
+            if key != canonicalize_name(name):
+                seen.add(key)
+            todo.append((req.name, tuple(sorted(req.extras))))
+    return seen
+
+
+def _dependency_view(folder: Path, names: set[str]) -> None:
+    """``folder``: links to exactly the files of distributions ``names`` in this venv (their packages,
+    modules and metadata), and nothing else of it: a machine has only what its install pulled in."""
+    folder.mkdir(parents=True)
+    for name in sorted(names):
+        dist = metadata.distribution(name)
+        tops = {Path(str(f)).parts[0] for f in dist.files or () if not str(f).startswith("..")}
+        for top in tops - {"__pycache__", "bin"}:
+            source = Path(dist.locate_file(top))
+            if source.exists() and not (folder / top).exists():
+                (folder / top).symlink_to(source)
 
 
 def _copy_distribution(name: str, site: Path) -> None:
@@ -81,7 +121,8 @@ def machine_venv(path: Path, wheel: Path | None) -> Path:
     """A venv at ``path`` with ``wheel`` installed (None: without the grader); returns its python.
 
     Like a machine where ``pip install 'cnnlab[grader,dask]'`` ran, without downloading anything:
-    the wheel is installed, the child's numpy copied, every other dependency is this venv's."""
+    the wheel is installed, the child's numpy copied, and the other distributions that install
+    pulls in are linked from this venv (only those: the grader on a machine must need no other)."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
     python = path / "bin" / "python"
     site = subprocess.run(
@@ -91,8 +132,9 @@ def machine_venv(path: Path, wheel: Path | None) -> Path:
         check=True,
         env=clean_env(),
     ).stdout.strip()
-    deps = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
-    Path(site, "zz-test-dependencies.pth").write_text("".join(f"{d}\n" for d in deps))
+    deps = path / "dependencies"
+    _dependency_view(deps, requirement_closure("cnnlab", MACHINE_EXTRAS) - set(CHILD_DISTRIBUTIONS))
+    Path(site, "zz-test-dependencies.pth").write_text(f"{deps}\n")
     for name in CHILD_DISTRIBUTIONS:
         _copy_distribution(name, Path(site))
     if wheel is not None:
