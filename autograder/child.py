@@ -402,9 +402,9 @@ def _run(request: dict[str, Any], blobs: list[bytes], channel: _Channel) -> None
             )
             channel.send({"kind": "task_end", "task": task_id})
             continue
-        start = time.monotonic()
+        start = time.process_time()  # its own CPU time: what runs beside it does not count
         for index, tree in enumerate(task["cases"]):
-            if time.monotonic() - start > task["budget"]:
+            if time.process_time() - start > task["budget"]:
                 channel.send({"kind": "stopped", "task": task_id, "done": index})
                 break
             args = decode(tree, blobs)
