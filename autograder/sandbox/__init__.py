@@ -378,15 +378,15 @@ class Sandbox:
                 for t in remaining:
                     o = outcomes[t.task_id]
                     o.status, o.limit = what, limit
-                    o.error = describe(
-                        ended if ended in ("disk", "memory") else what, how, self.limits, "while importing", limit
-                    )
+                    kind = ended if ended in ("disk", "memory") else what
+                    o.error = describe(kind, how, self.limits, "while importing", limit)
                 break
             victim = current if current is not None else outcomes[remaining[0].task_id]
             victim.status, victim.limit = what, limit
             victim.stopped_at = len(victim.cases)
             where = f"during case {len(victim.cases) + 1}"
-            victim.error = describe(ended if ended in ("disk", "memory") else what, how, self.limits, where, limit)
+            kind = ended if ended in ("disk", "memory") else what
+            victim.error = describe(kind, how, self.limits, where, limit)
             victim.seconds = used
             budget -= used
             remaining = [t for t in remaining if t.task_id != victim.task_id]

@@ -36,8 +36,6 @@ import stat
 import subprocess
 import sys
 import sysconfig
-import tempfile
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,7 +211,8 @@ def sandbox_mode(uid_base: int = UID_BASE, bubblewrap: bool | None = None) -> Sa
     )
     uid = uid_base if not bwrap and is_root and interpreter_public and _free_uids(uid_base) else None
     if bpf:
-        parts.append(f"seccomp (an allow list of {len(syscalls.ALLOWED)} system calls: no processes, sockets, ...)")
+        n = len(syscalls.ALLOWED)
+        parts.append(f"seccomp (an allow list of {n} system calls: no processes, sockets, ...)")
     else:
         advice.append("note: no seccomp filter: pip install pyseccomp (and Debian's libseccomp2)")
     if abi:

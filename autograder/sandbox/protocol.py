@@ -137,7 +137,8 @@ class Child:
     def deadline(self, cpu_seconds: float) -> Deadline:
         """The deadline ``cpu_seconds`` of the child's own CPU time from now."""
         cpu_seconds = max(cpu_seconds, 0.0)
-        return Deadline(self.cpu_seconds() + cpu_seconds, time.monotonic() + cpu_seconds * WALL_FACTOR + WALL_SLACK)
+        wall = time.monotonic() + cpu_seconds * WALL_FACTOR + WALL_SLACK
+        return Deadline(self.cpu_seconds() + cpu_seconds, wall)
 
     def read(self, deadline: Deadline) -> str:
         """Read until a frame arrives, EOF or ``deadline``: ``frame``, ``eof``, ``timeout`` (then
