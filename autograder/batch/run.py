@@ -34,7 +34,9 @@ from autograder.batch.judge import Job, Release
 from autograder.batch.notebooks import check_notebooks
 from autograder.batch.reports import Progress, write_reports
 from autograder.manifest import Assignment, load_manifest
+from autograder.records import Status
 from autograder.reference import load_reference
+from autograder.safe_text import clean_text
 
 TEST_DELAY_ENV = "CNNLAB_BATCH_TEST_DELAY"  # tests only: seconds to wait after saving each result
 
@@ -131,14 +133,23 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
     engine = make_engine(options.workers, preload, options.scheduler, log) if pending else None
     if engine is not None:
         log(f"engine: {engine.description}")
+    by_student = {job.student: job for job in pending}
+    held: list[Job] = []  # time-limited beside other submissions: graded again alone before saving
     try:
         for row in engine.run(pending) if engine else ():
-            if not row.get("grader_error"):
-                store.save_result(out, row)
-            rows[row["student"]] = row
-            progress.update(row["student"], failed=bool(row.get("grader_error")))
+            if len(pending) > 1 and time_limited(row):
+                held.append(by_student[row["student"]])
+                continue
+            _keep(out, row, rows, progress)
             if delay:
                 time.sleep(delay)
+        if held:
+            n = len(held)
+            log(f"{n} submission(s) hit a time limit while others were graded: grading each again alone")
+        for job in held:  # one at a time: nothing else of this batch runs beside it
+            for row in engine.run([job]):  # type: ignore[union-attr]
+                row["problems"].append("graded again alone after hitting a time limit beside others")
+                _keep(out, row, rows, progress)
     finally:
         if engine is not None:
             engine.close()
@@ -167,6 +178,19 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
     return BatchResult(
         name, ordered, out, graded, len(jobs) - graded, time.monotonic() - t0, gb_problem, intakes
     )
+
+
+def time_limited(row: dict[str, Any]) -> bool:
+    """Whether a time limit decided any task of the row (its verdict could depend on what ran beside it)."""
+    return any(t.get("status") in (Status.TIMEOUT, Status.BUDGET) for t in row.get("tasks", {}).values())
+
+
+def _keep(out: Path, row: dict[str, Any], rows: dict[str, dict[str, Any]], progress: Progress) -> None:
+    """A graded row: saved (unless the grader failed: retried next run), and counted."""
+    if not row.get("grader_error"):
+        store.save_result(out, row)
+    rows[row["student"]] = row
+    progress.update(row["student"], failed=bool(row.get("grader_error")))
 
 
 def _jobs(
@@ -203,25 +227,43 @@ def _jobs(
         if sub is not None and student in rejected:
             sub = None  # a refused zip replaces nothing but is still reported
         seeds = store.student_seeds(root, student, assignment.tasks)
-        files, problems = read_submission(sub, list(assignment.files)) if sub else ({}, [])
-        problems = list(zip_notes.get(student, [])) + check_notebooks(sub, assignment, release_nbs) + problems
-        when, source = submission_time(sub)
-        key = store.job_key(fixed, sub, seeds, rejected.get(student))
-        jobs.append(
-            Job(
-                student=student,
-                assignment=name,
-                key=key,
-                seeds=seeds,
-                tasks=task_rows,
-                files=files,
-                problems=problems,
-                rejected=rejected.get(student),
-                timestamp=when,
-                time_source=source,
-                limits=options.limits,
-                release=release,
-                grader=grader,
-            )
+        job = Job(
+            student=student,
+            assignment=name,
+            key="",
+            seeds=seeds,
+            tasks=task_rows,
+            files={},
+            problems=list(zip_notes.get(student, [])),
+            rejected=rejected.get(student),
+            timestamp=None,
+            time_source="none",
+            limits=options.limits,
+            release=release,
+            grader=grader,
         )
+        try:  # one submission never stops the class: what cannot be read is its own reason
+            _read_into(job, root, assignment, sub, release_nbs, fixed, rejected.get(student))
+        except Exception as exc:  # noqa: BLE001
+            job.files = {}
+            job.rejected = f"the submission could not be read ({type(exc).__name__}: {clean_text(str(exc))})"
+            job.key = store.job_key(fixed, None, seeds, job.rejected)
+        jobs.append(job)
     return jobs
+
+
+def _read_into(
+    job: Job,
+    root: Path,
+    assignment: Assignment,
+    sub: Path | None,
+    release_nbs: dict[str, Path],
+    fixed: str,
+    rejected: str | None,
+) -> None:
+    """A job's files, problems, submission time and cache key, from the submitted folder."""
+    files, problems = read_submission(sub, list(assignment.files)) if sub else ({}, [])
+    job.files = files
+    job.problems += check_notebooks(sub, assignment, release_nbs) + problems
+    job.timestamp, job.time_source = submission_time(root, job.student, assignment.name, sub)
+    job.key = store.job_key(fixed, sub, job.seeds, rejected)
