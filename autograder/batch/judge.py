@@ -24,6 +24,7 @@ from autograder.batch import store
 from autograder.batch.store import GRADER_VERSION
 from autograder.records import Status, SubmissionResult, TaskResult
 from autograder.reference import load_reference
+from autograder.safe_text import clean
 
 
 @dataclass
@@ -322,7 +323,7 @@ def _finish(row: SubmissionResult, job: Job, seconds: float) -> SubmissionResult
         parts.insert(0, f"GRADER ERROR (will be retried): {row['grader_error']}")
     row["reason"] = "; ".join(parts) or "ok"
     row["seconds"] = round(seconds, 3)
-    return row
+    return clean(row)  # text from the submission is encodable wherever it lands
 
 
 def _new_row(job: Job, grader_error: str | None = None) -> SubmissionResult:

@@ -14,12 +14,13 @@ from typing import Any
 from autograder.manifest import Assignment
 from autograder.messages import text_table
 from autograder.reference import load_reference
+from autograder.safe_text import clean_text, csv_cell, markdown_text
 
 
 def write_csv(path: Path, assignment: Assignment, rows: list[dict[str, Any]]) -> None:
     """Points per task per student: ``student_id, assignment, <task>..., total, max_score, reason``."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as fh:
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(
             [
@@ -40,14 +41,14 @@ def write_csv(path: Path, assignment: Assignment, rows: list[dict[str, Any]]) ->
             points = [f"{row['tasks'][t]['points']:g}" if t in row["tasks"] else "" for t in assignment.tasks]
             writer.writerow(
                 [
-                    row["student"],
+                    csv_cell(row["student"]),
                     row["assignment"],
                     *points,
                     f"{row['total']:g}",
                     f"{row['max_total']:g}",
-                    row["reason"],
-                    row.get("timestamp") or "",
-                    row.get("time_source") or "",
+                    csv_cell(row["reason"]),
+                    csv_cell(row.get("timestamp") or ""),
+                    csv_cell(row.get("time_source") or ""),
                     f"{row.get('late_seconds', 0):g}",
                     f"{row.get('penalty', 0):g}",
                     f"{row.get('score', row['total']):g}",
@@ -58,20 +59,25 @@ def write_csv(path: Path, assignment: Assignment, rows: list[dict[str, Any]]) ->
 
 def feedback_markdown(row: dict[str, Any]) -> str:
     """A student's feedback: points per task and the diagnoses (never the hidden tests' source)."""
-    lines = [f"# {row['assignment']}: feedback for {row['student']}", ""]
+    lines = [f"# {row['assignment']}: feedback for {markdown_text(row['student'])}", ""]
     lines.append(f"**Total: {row['total']:g} of {row['max_total']:g} points.**")
     lines.append("")
     if row["problems"]:
-        lines += ["Notes on your submission:", ""] + [f"- {p}" for p in row["problems"]] + [""]
+        lines += ["Notes on your submission:", ""] + [f"- {_item(p)}" for p in row["problems"]] + [""]
     for task_id, info in row["tasks"].items():
         lines.append(f"## Task {task_id} `{info['function']}`: {info['points']:g} of {info['max']:g} points")
         lines.append("")
         lines.append(f"Passed {info['passed']} of {info['total']} hidden cases.")
         for message in info["messages"]:
-            body = message.replace("\n", "\n  ")
-            lines.append(f"- {body}")
+            lines.append(f"- {_item(message)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _item(text: str) -> str:
+    """A list item of feedback: the grader's words with the student's text in them, escaped
+    (student text is data: never a link, an image, a tag or a heading), continued lines indented."""
+    return "\n  ".join(markdown_text(line) for line in str(text).split("\n"))
 
 
 def class_summary(assignment: Assignment, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -129,7 +135,7 @@ def write_summary(out: Path, summary: dict[str, Any]) -> Path | None:
             if t["most_common_message"]:
                 lines += ["", f"Most common: {t['most_common_message']}"]
             lines.append("")
-    (out / "summary.md").write_text("\n".join(lines))
+    (out / "summary.md").write_text("\n".join(lines), encoding="utf-8")
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     try:
         import matplotlib
@@ -217,6 +223,9 @@ def write_reports(out: Path, assignment: Assignment, rows: list[dict[str, Any]])
     write_csv(out / "grades.csv", assignment, rows)
     fb = out / "feedback"
     fb.mkdir(exist_ok=True)
-    for row in rows:
-        (fb / f"{row['student']}.md").write_text(feedback_markdown(row))
+    for row in rows:  # one student's feedback never stops the others'
+        try:
+            (fb / f"{row['student']}.md").write_text(feedback_markdown(row), encoding="utf-8")
+        except Exception as exc:  # noqa: BLE001
+            print(f"warning: no feedback file for {clean_text(row['student'])!r}: {exc}", file=sys.stderr)
     write_summary(out, class_summary(assignment, rows))

@@ -158,7 +158,15 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
     policy, extensions = deadlines.load_policy(), deadlines.load_extensions(root)
     for row in ordered:  # from the raw score every time: a penalty is never applied twice
         extra = extensions.get((row["student"], name), 0.0)
-        row.update(deadlines.late_fields(row["total"], row.get("timestamp"), assignment.due, extra, policy))
+        try:
+            row.update(
+                deadlines.late_fields(row["total"], row.get("timestamp"), assignment.due, extra, policy)
+            )
+        except Exception:  # noqa: BLE001 (a time that does not parse: that student's note, no penalty)
+            row.update(late_seconds=0.0, penalty=0.0, score=row["total"])
+            row["problems"].append(
+                f"the submission time {row.get('timestamp')!r} could not be read: no late penalty"
+            )
     # 5. the gradebook and the reports
     gb_problem = None
     if options.gradebook and ordered:
@@ -167,8 +175,12 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
             if gb_problem is None:
                 subs = dict(list_submissions(root, name, options.students))
                 for row in ordered:
-                    if not row.get("grader_error"):
+                    if row.get("grader_error"):
+                        continue
+                    try:
                         write_autograded(root, assignment, row, subs.get(row["student"]))
+                    except Exception as exc:  # noqa: BLE001 (one broken notebook never stops the others)
+                        row["problems"].append(f"autograded/ notebooks not written ({type(exc).__name__})")
         except Exception as exc:
             gb_problem = f"the gradebook could not be written ({type(exc).__name__}: {exc})"
         if gb_problem:
@@ -226,6 +238,10 @@ def _jobs(
     for student, sub in subs + [(s, None) for s in sorted(rejected) if s not in {x for x, _ in subs}]:
         if sub is not None and student in rejected:
             sub = None  # a refused zip replaces nothing but is still reported
+        name_problem = None
+        if clean_text(student) != student:  # a folder name that is not UTF-8: its own row, never a crash
+            name_problem = f"the folder name {clean_text(student)!r} is not valid UTF-8: rename it"
+            student, sub = clean_text(student), None
         seeds = store.student_seeds(root, student, assignment.tasks)
         job = Job(
             student=student,
@@ -235,7 +251,7 @@ def _jobs(
             tasks=task_rows,
             files={},
             problems=list(zip_notes.get(student, [])),
-            rejected=rejected.get(student),
+            rejected=name_problem or rejected.get(student),
             timestamp=None,
             time_source="none",
             limits=options.limits,
@@ -243,7 +259,7 @@ def _jobs(
             grader=grader,
         )
         try:  # one submission never stops the class: what cannot be read is its own reason
-            _read_into(job, root, assignment, sub, release_nbs, fixed, rejected.get(student))
+            _read_into(job, root, assignment, sub, release_nbs, fixed, job.rejected)
         except Exception as exc:  # noqa: BLE001
             job.files = {}
             job.rejected = f"the submission could not be read ({type(exc).__name__}: {clean_text(str(exc))})"
