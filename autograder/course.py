@@ -243,11 +243,12 @@ def use_fixed_secret(root: Path) -> None:
     """Give the course root a fixed course secret (:mod:`autograder.secret`), so that the sample
     students' hidden cases, and so the demo's table, are the same on every run. A real course root
     gets a random secret on first use instead."""
-    from autograder.secret import secret_path
+    from autograder.secret import GRADERS, secret_path
 
-    path = secret_path(root)
-    path.write_text(DEMO_SECRET + "\n")
-    path.chmod(0o600)
+    for grader in GRADERS:
+        path = secret_path(root, grader)
+        path.write_text(f"{DEMO_SECRET} ({grader})\n")
+        path.chmod(0o600)
 
 
 def demo(root: Path | None = None, verbose: bool = False, log=print) -> Table:
