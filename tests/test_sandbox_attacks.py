@@ -293,16 +293,22 @@ for _ in range(4):
 
 
 def _spin():
-    a = np.ones((400, 400))
+    a = np.ones(1_000_000)
     while True:
-        a @ a  # BLAS without the GIL: each thread a core, were it allowed
+        np.sqrt(a, out=a)  # a ufunc loop without the GIL: each thread a core, were it allowed
 
 
-for _ in range(16):
+for _ in range(6):
     try:
         threading.Thread(target=_spin, daemon=True).start()
     except RuntimeError:
         break
+
+
+def conv2d_forward(x, w, b, stride=1, pad=0):
+    import time
+
+    time.sleep(60)  # while the threads spin
 """
 
 
@@ -428,7 +434,7 @@ def test_every_attacker_has_a_saved_row_and_victims_keep_full_marks(
         assert row["grader_error"] is None, (mode, student, row["grader_error"])
         saved = json.loads((course_root / f"out-{mode}" / "results" / f"{student}.json").read_text())
         assert saved["total"] == row["total"]
-        if student.startswith("a_"):
+        if student.startswith("a_") and student != "a_judge":  # a_judge's forward is right (5 points)
             assert row["total"] == 0.0, (mode, student, row["reason"])
             assert row["reason"] != "ok"
     for victim in VICTIMS:
@@ -642,8 +648,9 @@ def test_student_code_starts_no_process_and_gets_one_core(graded: tuple[str, dic
     mode, rows = graded
     row = rows["a_cpu"]
     assert row["grader_error"] is None and row["total"] == 0.0, row["reason"]
-    for task in row["tasks"].values():  # its spinning threads ran out of its own time, alone at the last
-        assert task["status"] in ("timeout", "import_error", "ok"), task
+    task = row["tasks"]["2.1"]  # its spinning threads used up its own CPU time; graded again alone
+    assert task["status"] == "timeout" and "CPU time" in task["error"], task
+    assert any("graded again alone" in p for p in row["problems"]), row["problems"]
 
 
 def test_memory_outside_the_address_space_is_refused_or_counted(graded: tuple[str, dict[str, Any]]) -> None:
@@ -679,6 +686,7 @@ def test_every_judging_decision_is_the_parents(graded: tuple[str, dict[str, Any]
     mode, rows = graded
     task = rows["a_judge"]["tasks"]["2.2"]
     assert task["points"] == 0.0, (mode, task["messages"])
+    assert rows["a_judge"]["tasks"]["2.1"]["points"] == 5.0  # its forward pass is right
 
 
 def test_nothing_is_left_behind(graded: tuple[str, dict[str, Any]]) -> None:
