@@ -300,6 +300,9 @@ def _write_time(folder: Path, record: Path, student: str, intake: Intake, times:
     from autograder.batch.store import tree_hash
 
     when = times.get(student)
+    problem = getattr(times, "problems", {}).get(student)
+    if problem:
+        intake.notes.append(f"{problem}: no submission time, no late penalty")
     if when is not None:
         (folder / "timestamp.txt").write_text(when + "\n")
         source = "LMS submission-times CSV"
@@ -315,7 +318,16 @@ def _write_time(folder: Path, record: Path, student: str, intake: Intake, times:
     os.replace(tmp, record)
 
 
-def read_times(path: Path) -> dict[str, str]:
+class Times(dict):
+    """Submission times by student (``dict``), and the rows that could not be read: ``problems``
+    maps a student to what was wrong with their row (that student's note, never the class's stop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: dict[str, str] = {}
+
+
+def read_times(path: Path) -> Times:
     """A submission-times CSV exported from the LMS: a student column (``student``, ``student_id``,
     ``login`` or ``sis_login_id``) and a time column (``submitted_at``, ``timestamp`` or
     ``submission_time``), in ISO 8601 or nbgrader's ``YYYY-MM-DD HH:MM:SS[.ffffff] [UTC]``."""
@@ -333,16 +345,16 @@ def read_times(path: Path) -> dict[str, str]:
         )
         if who is None or when is None:
             raise ValueError(f"{path}: needs a student column and a submitted_at column, has {list(fields)}")
-        out = {}
+        out = Times()
         for line, row in enumerate(reader, start=2):
             student, value = (row.get(who) or "").strip(), (row.get(when) or "").strip()
             if not student or not value:
                 continue
             try:
                 parsed = parse_utc(value)
-            except Exception:
-                raise ValueError(f"{path}, line {line}: {value!r} is not a time") from None
-            out[student] = parsed.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+                out[student] = parsed.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+            except Exception:  # noqa: BLE001 (one bad row is its student's problem)
+                out.problems[student] = f"{Path(path).name}, line {line}: {value[:60]!r} is not a time"
     return out
 
 

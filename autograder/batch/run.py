@@ -108,7 +108,10 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
     # 1. intake
     intakes: list[Intake] = []
     if options.zips:
-        times = read_times(options.times) if options.times else None
+        try:
+            times = read_times(options.times) if options.times else None
+        except (OSError, ValueError) as err:  # the instructor's file, not a student's: stop, in one line
+            raise BatchError(f"the submission-times CSV cannot be used: {err}") from None
         intakes = intake_zips(options.zips, root, assignment, times=times)
         refused = [i for i in intakes if i.rejected]
         log(f"zips: {len(intakes) - len(refused)} unpacked into {root / 'submitted'}, {len(refused)} refused")
