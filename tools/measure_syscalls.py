@@ -27,12 +27,12 @@ from autograder.sample_students import reference_variant
 from autograder.sandbox import confine, syscalls
 
 CALL = re.compile(r"^(?:\[pid\s+\d+\]\s+|\d+\s+)?([a-z_0-9]+)\(")
-ERRORS = '''
+ERRORS = """
 def conv2d_forward(x, w, b, stride=1, pad=0):
     print("a student's print", x.shape)
     big = [bytearray(2**20) for _ in range(2000)]  # MemoryError under the address-space limit
     return big
-'''
+"""
 
 
 def _jobs(trace_dir: Path) -> list[judge.Job]:
