@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,11 +120,12 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
         for i in intakes:
             for text in ([i.rejected] if i.rejected else []) + i.notes:
                 log(f"  {i.zip.name}: {text}")
-    jobs = _jobs(name, root, assignment, options, intakes, log)
+    jobs, fixed = _jobs(name, root, assignment, options, intakes, log)
     # 2. the store: what is cached
     rows: dict[str, dict[str, Any]] = {}
     progress = Progress(len(jobs), options.progress)
     pending = []
+    why: Counter[str] = Counter()
     for job in jobs:
         cached = None if options.force else store.load_cached(out, job.student, job.key)
         if cached is not None:
@@ -130,6 +133,10 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
             progress.update(job.student, cached=True)
         else:
             pending.append(job)
+            why["--force" if options.force else store.why_regraded(out, job.student, fixed)] += 1
+    for reason, n in why.items():  # never regrade without saying why
+        if reason != "new submission":
+            log(f"{reason}: grading {n} submission{'s' if n != 1 else ''} again")
     # 3. the engine runs the judge (4) on each job, each in its own sandbox
     delay = float(os.environ.get(TEST_DELAY_ENV) or 0)
     preload = Preload(options.gradebook)
@@ -143,7 +150,7 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
             if len(pending) > 1 and time_limited(row):
                 held.append(by_student[row["student"]])
                 continue
-            _keep(out, row, rows, progress)
+            _keep(out, row, rows, progress, fixed)
             if delay:
                 time.sleep(delay)
         if held:
@@ -152,7 +159,7 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
         for job in held:  # one at a time: nothing else of this batch runs beside it
             for row in engine.run([job]):  # type: ignore[union-attr]
                 row["problems"].append("graded again alone after hitting a time limit beside others")
-                _keep(out, row, rows, progress)
+                _keep(out, row, rows, progress, fixed)
     finally:
         if engine is not None:
             engine.close()
@@ -170,6 +177,18 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
             row["problems"].append(
                 f"the submission time {row.get('timestamp')!r} could not be read: no late penalty"
             )
+    penalised = bool(assignment.due) and policy.method != "none"
+    unmeasured = [
+        r["student"] for r in ordered if "LATE" in str(r.get("time_source")) and not r.get("timestamp")
+    ]
+    for row in ordered if penalised else ():
+        if row["student"] in unmeasured:
+            row["problems"].append("marked late by the LMS, with no submission time: no late penalty applied")
+    if unmeasured and penalised:  # never silent about lateness it could not measure
+        log(
+            f"warning: lateness not measured (marked LATE, no submission time; pass --times): "
+            f"{', '.join(unmeasured)}"
+        )
     # 5. the gradebook and the reports
     gb_problem = None
     if options.gradebook and ordered:
@@ -200,8 +219,11 @@ def time_limited(row: dict[str, Any]) -> bool:
     return any(t.get("status") in (Status.TIMEOUT, Status.BUDGET) for t in row.get("tasks", {}).values())
 
 
-def _keep(out: Path, row: dict[str, Any], rows: dict[str, dict[str, Any]], progress: Progress) -> None:
+def _keep(
+    out: Path, row: dict[str, Any], rows: dict[str, dict[str, Any]], progress: Progress, fixed: str
+) -> None:
     """A graded row: saved (unless the grader failed: retried next run), and counted."""
+    row["cache_parts"] = json.loads(fixed)  # what the next run compares, to say why it regrades
     if not row.get("grader_error"):
         store.save_result(out, row)
     rows[row["student"]] = row
@@ -215,8 +237,9 @@ def _jobs(
     options: Options,
     intakes: list[Intake],
     log: Callable[[str], None],
-) -> list[Job]:
-    """One job per submitted folder and per refused zip, with its cache key."""
+) -> tuple[list[Job], str]:
+    """One job per submitted folder and per refused zip, with its cache key; and the key's part
+    that every job shares (:func:`store.fixed_key`)."""
     subs = list_submissions(root, name, options.students)
     rejected = {
         i.student: i.rejected
@@ -268,7 +291,7 @@ def _jobs(
             job.rejected = f"the submission could not be read ({type(exc).__name__}: {clean_text(str(exc))})"
             job.key = store.job_key(fixed, None, seeds, job.rejected)
         jobs.append(job)
-    return jobs
+    return jobs, fixed
 
 
 def _read_into(
