@@ -412,8 +412,8 @@ def _host_state() -> dict[str, Any]:
     stale = []
     for folder in set(layout.folders.values()) if layout else ():
         for entry in os.scandir(folder):
-            owner = entry.name.split("-", 1)[0]
-            if entry.is_dir() and owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            pid = cgroups.owner(entry.name)
+            if entry.is_dir() and pid is not None and not Path(f"/proc/{pid}").exists():
                 stale.append(entry.path)
     return {
         "ipc": sorted(keys & ATTACK_IPC_KEYS),

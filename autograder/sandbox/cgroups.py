@@ -96,14 +96,16 @@ def detect() -> Layout | None:
     return layout
 
 
+def owner(name: str) -> int | None:
+    """The grader process that made group ``name`` (``<pid>-<random>``), or None (not one of ours)."""
+    pid, dash, rest = name.partition("-")
+    if not (dash and rest and pid.isdigit() and 0 < int(pid) < 2**22):
+        return None
+    return int(pid)
+
+
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return Path(f"/proc/{pid}").exists()
 
 
 def _procs(folder: str) -> list[int]:
@@ -135,8 +137,8 @@ def sweep_stale(layout: Layout) -> int:
     for base in set(layout.folders.values()):
         with contextlib.suppress(OSError):
             for entry in os.scandir(base):
-                owner = entry.name.split("-", 1)[0]
-                if entry.is_dir() and owner.isdigit() and not _alive(int(owner)):
+                pid = owner(entry.name)
+                if entry.is_dir() and pid is not None and not _alive(pid):
                     removed += _remove(entry.path, attempts=20)
     return removed
 
