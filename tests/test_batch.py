@@ -580,7 +580,8 @@ def test_each_grading_path_has_its_own_secret(tmp_path: Path, monkeypatch: pytes
     """nbgrader's kernel (student code unconfined beside it) draws from a secret of its own: what a
     student reads there predicts nothing of the batch grader's cases."""
     monkeypatch.delenv(hidden.SEED_ENV, raising=False)
-    monkeypatch.delenv(secret.SECRET_ENV, raising=False)
+    for variable, _ in secret.GRADERS.values():
+        monkeypatch.delenv(variable, raising=False)
     folder = tmp_path / "autograded" / "ada" / A
     folder.mkdir(parents=True)
     monkeypatch.chdir(folder)
