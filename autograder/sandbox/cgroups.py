@@ -236,5 +236,11 @@ class ChildCgroup:
 
 @atexit.register
 def _close_all() -> None:
+    """On the grader's exit: its own groups, and any that its workers (killed, or gone without
+    cleaning up) left behind."""
     for group in list(_OPEN):
         group.close()
+    if detect.cache_info().currsize:
+        layout = detect()
+        if layout is not None:
+            sweep_stale(layout)
