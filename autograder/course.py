@@ -21,7 +21,7 @@ import re
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import database
@@ -161,6 +161,7 @@ class Table:
     tasks: list[str]  # task IDs, in manifest order
     max_points: dict[str, float]
     rows: dict[str, dict[str, float | str]]
+    penalties: dict[str, float] = field(default_factory=dict)  # late penalty per student (all assignments)
 
     def points(self, student: str, task: str) -> float:
         """The task's points, 0 when it was not submitted or not graded."""
@@ -170,12 +171,29 @@ class Table:
     def total(self, student: str) -> float:
         return round(sum(self.points(student, t) for t in self.tasks), 6)
 
+    def penalty(self, student: str) -> float:
+        """The late penalty the gradebook holds for the student (0: on time, or no policy)."""
+        return round(self.penalties.get(student, 0.0), 6)
+
+    def score(self, student: str) -> float:
+        """The total after the late penalty: the number the LMS export carries."""
+        return round(max(0.0, self.total(student) - self.penalty(student)), 6)
+
     def format(self) -> str:
         """A text table: one row per student, one column per task, and the total."""
-        head = ["student", *self.tasks, "total"]
+        head = ["student", *self.tasks, "total", "penalty", "score"]
         top = _fmt(sum(self.max_points.values()))
-        maxrow = ["(max)", *(_fmt(self.max_points[t]) for t in self.tasks), top]
-        body = [[s, *(_fmt(r[t]) for t in self.tasks), _fmt(self.total(s))] for s, r in self.rows.items()]
+        maxrow = ["(max)", *(_fmt(self.max_points[t]) for t in self.tasks), top, "", top]
+        body = [
+            [
+                s,
+                *(_fmt(r[t]) for t in self.tasks),
+                _fmt(self.total(s)),
+                _fmt(self.penalty(s)),
+                _fmt(self.score(s)),
+            ]
+            for s, r in self.rows.items()
+        ]
         text = [text_table(head, body, maxrow)]
         marks = {v for r in self.rows.values() for v in r.values() if isinstance(v, str)}
         if NOT_SUBMITTED in marks:
@@ -207,6 +225,7 @@ def grade_table(
     tasks = [t for a in manifest.values() for t in a.tasks]
     max_points = {t: float(p) for a in manifest.values() for t, p in a.points.items()}
     rows: dict[str, dict[str, float | str]] = {}
+    penalties: dict[str, float] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy's SAWarning noise
         with Gradebook(db_url(root), "cnnlab") as gb:
@@ -214,10 +233,12 @@ def grade_table(
                 row: dict[str, float | str] = {}
                 for name, assignment in manifest.items():
                     try:
-                        gb.find_submission(name, student)
+                        submission = gb.find_submission(name, student)
                     except MissingEntry:
                         row.update(dict.fromkeys(assignment.tasks, NOT_SUBMITTED))
                         continue
+                    late = float(submission.late_submission_penalty or 0.0)
+                    penalties[student] = penalties.get(student, 0.0) + late
                     for task in assignment.tasks:
                         grade_id = "task" + task.replace(".", "_")
                         row[task] = NOT_GRADED
@@ -229,7 +250,7 @@ def grade_table(
                             if grade.auto_score is not None or grade.manual_score is not None:
                                 row[task] = float(grade.score)
                 rows[student] = row
-    return Table(tasks, max_points, rows)
+    return Table(tasks, max_points, rows, penalties)
 
 
 def feedback_files(root: Path) -> list[Path]:
@@ -243,11 +264,12 @@ def use_fixed_secret(root: Path) -> None:
     """Give the course root a fixed course secret (:mod:`autograder.secret`), so that the sample
     students' hidden cases, and so the demo's table, are the same on every run. A real course root
     gets a random secret on first use instead."""
-    from autograder.secret import secret_path
+    from autograder.secret import GRADERS, secret_path
 
-    path = secret_path(root)
-    path.write_text(DEMO_SECRET + "\n")
-    path.chmod(0o600)
+    for grader in GRADERS:
+        path = secret_path(root, grader)
+        path.write_text(f"{DEMO_SECRET} ({grader})\n")
+        path.chmod(0o600)
 
 
 def demo(root: Path | None = None, verbose: bool = False, log=print) -> Table:

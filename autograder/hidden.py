@@ -77,9 +77,10 @@ def grading_seed(
     1. ``seed`` if given;
     2. the ``CNNLAB_GRADING_SEED`` environment variable (one seed for everybody: tests, debugging);
     3. with ``task_id``: the student's own seed, :func:`autograder.secret.student_seed` of the course
-       secret of ``root``, ``student`` and ``task_id``. Without ``student`` and ``root`` they are read
-       from the working directory when it is nbgrader's ``<root>/autograded/<student>/<assignment>``
-       (see :func:`autograder.secret.kernel_context`): the batch grader computes the same seed;
+       secret of ``root``, ``student`` and ``task_id`` (the batch grader's secret). Without ``student``
+       and ``root`` they are read from the working directory when it is nbgrader's
+       ``<root>/autograded/<student>/<assignment>`` (see :func:`autograder.secret.kernel_context`),
+       and the seed comes from nbgrader's own secret: a leak there says nothing of the batch's cases;
     4. :data:`DEFAULT_SEED`.
     """
     if seed is not None:
@@ -91,12 +92,13 @@ def grading_seed(
     if task_id is not None:
         from autograder import secret
 
+        grader = "batch"
         if student is None or root is None:
             context = secret.kernel_context()
-            if context is not None:
-                root, student = context.root, context.student
+            if context is not None:  # nbgrader's kernel: that path's own secret
+                root, student, grader = context.root, context.student, "nbgrader"
         if student is not None and root is not None:
-            return secret.student_seed(secret.course_secret(root), student, task_id)
+            return secret.student_seed(secret.course_secret(root, grader), student, task_id)
     return DEFAULT_SEED
 
 

@@ -65,14 +65,20 @@ def _case(label: str, args: tuple, forward, rng: np.random.Generator, visible: b
     return Case(label, (dout, cache), forward.__name__, args)
 
 
+#: Cases drawn per student (from the course secret) in the tasks whose other cases are written here:
+#: more than the written ones, so that reading this file does not give the answers.
+RANDOM_CASES = 8
+
+
 def _inputs_1_1(rng: np.random.Generator, visible: bool) -> list[Case]:
     if visible:
         fixed = [(7, 3, 2, 1), (6, 3, 2, 0), (4, 5, 1, 1)]
-    else:
-        fixed = [(5, 3, 1, 0), (7, 3, 2, 1), (6, 3, 2, 0), (10, 4, 3, 2), (1, 1, 1, 0), (2, 5, 1, 0)]
-        pad = int(rng.integers(0, 3))
-        n = int(rng.integers(1, 13))
-        fixed.append((n, int(rng.integers(1, n + 2 * pad + 1)), int(rng.integers(1, 4)), pad))
+    else:  # a few edge cases everyone gets, and more drawn for each student (RANDOM_CASES)
+        fixed = [(5, 3, 1, 0), (10, 4, 3, 2), (1, 1, 1, 0), (2, 5, 1, 0)]
+        for _ in range(RANDOM_CASES):
+            pad = int(rng.integers(0, 3))
+            n = int(rng.integers(1, 40))
+            fixed.append((n, int(rng.integers(1, n + 2 * pad + 1)), int(rng.integers(1, 5)), pad))
     return [
         Case(f"conv_output_size(n={n}, f={f}, stride={s}, pad={p})", (n, f, s, p)) for n, f, s, p in fixed
     ]
@@ -279,7 +285,7 @@ def _inputs_5_1(rng: np.random.Generator, visible: bool) -> list[Case]:
             ((1, 6, 6), [("conv", 2, 3, 1, 0), ("pool", 5, 1)]),  # the pool window does not fit
             ((1, 8, 8), [("fc", 10), ("conv", 2, 3, 1, 1)]),  # no image after fc
         ]
-        fixed.append(_random_stack(rng, with_fc=True))
+        fixed += [_random_stack(rng, with_fc=i % 2 == 0) for i in range(RANDOM_CASES)]
     return [
         Case(f"input_shape {shape}, layers {layers}", (shape, [tuple(layer) for layer in layers]))
         for shape, layers in fixed
@@ -301,7 +307,7 @@ def _inputs_5_2(rng: np.random.Generator, visible: bool) -> list[Case]:
             [("relu",)],
             [("conv", 4, 3, 1, 1), ("pool", 2, 2), ("fc", 10)],  # fc: no receptive field
         ]
-        fixed.append(_random_stack(rng, with_fc=False)[1])
+        fixed += [_random_stack(rng, with_fc=False)[1] for _ in range(RANDOM_CASES)]
     return [Case(f"layers {layers}", ([tuple(layer) for layer in layers],)) for layers in fixed]
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from autograder import database
 from autograder.manifest import Assignment, load_manifest
+from autograder.safe_text import csv_cell
 
 LMS_IDS = "lms_ids.csv"
 
@@ -95,7 +96,7 @@ def write_exports(root: Path, out: Path | None = None) -> tuple[Path, Path]:
         ]
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: csv_cell(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows)
     ids = read_canvas_ids(root)
     by_student: dict[str, dict[str, float]] = {}
     for row in rows:
@@ -107,5 +108,5 @@ def write_exports(root: Path, out: Path | None = None) -> tuple[Path, Path]:
         writer.writerow(["Points Possible", "", "", "", "", *(f"{a.total:g}" for a in manifest.values())])
         for student, scores in sorted(by_student.items()):
             cells = [f"{scores[a]:g}" if a in scores else "" for a in manifest]
-            writer.writerow([student, ids.get(student, ""), "", student, "", *cells])
+            writer.writerow([csv_cell(student), ids.get(student, ""), "", csv_cell(student), "", *cells])
     return plain, canvas

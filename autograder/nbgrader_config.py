@@ -46,6 +46,9 @@ def _load_module(stem: str):
 ROOT = Path(os.environ.get("CNNLAB_COURSE_ROOT") or HERE / "course").resolve()
 c.CourseDirectory.root = str(ROOT)
 c.CourseDirectory.course_id = "cnnlab"
+# --- the secrets: grading kernels run student code unconfined and inherit this environment, so the
+# batch grader's secret never reaches them (nbgrader's kernels use their own: autograder/secret.py)
+os.environ.pop("CNNLAB_COURSE_SECRET", None)
 # --- the gradebook: SQLite in the course root, or $CNNLAB_DB_URL (PostgreSQL) -------------------------
 # A configured database that cannot be reached stops the command: never a silent SQLite instead.
 _database = _load_module("database")

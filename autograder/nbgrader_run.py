@@ -105,6 +105,7 @@ def nbgrader_env(root: Path) -> dict[str, str]:
     # working folder: the repository on it would shadow each student's cnnlab/ with the release stubs
     # (every student graded 0). nbgrader_config.py gives the kernels what they need of the repository.
     env.pop("PYTHONPATH", None)
+    env.pop("CNNLAB_COURSE_SECRET", None)  # the batch grader's: never in a kernel running student code
     return env
 
 

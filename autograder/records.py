@@ -62,3 +62,4 @@ class SubmissionResult(TypedDict, total=False):
     late_seconds: float
     penalty: float
     score: float
+    cache_parts: dict[str, str]  # the parts of the key shared by the batch (to say why it regrades)

@@ -4,16 +4,23 @@ Every student gets their own hidden cases: the seed of Task ``t`` for student ``
 of the course secret over ``s`` and ``t`` (:func:`student_seed`). Without the secret nobody can compute
 the inputs beforehand, and two students' inputs have nothing in common but their shapes.
 
-The secret is, in this order:
+Each grading path has a secret of its own (:data:`GRADERS`), so that a leak from one predicts nothing
+of the other's cases: student code in nbgrader's kernel runs unconfined, as the instructor, and can
+read whatever that kernel can. The batch grader's secret is, in this order:
 
 * the environment variable ``CNNLAB_COURSE_SECRET`` (any non-empty string), or
 * the file ``<course root>/.cnnlab-secret``, created on first use with :func:`secrets.token_hex`
   (mode 0600; the default course root ``autograder/course`` is gitignored: never commit the file,
   and keep it when you re-grade, or every student's hidden cases change).
 
+nbgrader's kernel uses ``CNNLAB_NBGRADER_SECRET`` or ``<course root>/.cnnlab-secret-nbgrader`` the
+same way, and ``nbgrader_config.py`` removes ``CNNLAB_COURSE_SECRET`` from nbgrader's environment so
+that no grading kernel inherits it. A file in the course root can still be read by student code in
+nbgrader's kernel: for a class graded by both paths keep the batch secret in ``CNNLAB_COURSE_SECRET``
+(set only where ``python -m autograder grade`` runs), not on disk.
+
 Inside nbgrader's grading kernel the working directory is ``<root>/autograded/<student>/<assignment>``:
-:func:`kernel_context` reads the course root and the student id from it, so the hidden ``grade_task``
-and ``python -m autograder grade`` (:mod:`autograder.batch`) draw the same cases for the same student.
+:func:`kernel_context` reads the course root and the student id from it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,11 @@ from pathlib import Path
 
 SECRET_ENV = "CNNLAB_COURSE_SECRET"
 SECRET_FILE = ".cnnlab-secret"
+#: each grading path's secret: (environment variable, file in the course root)
+GRADERS = {
+    "batch": (SECRET_ENV, SECRET_FILE),
+    "nbgrader": ("CNNLAB_NBGRADER_SECRET", ".cnnlab-secret-nbgrader"),
+}
 
 
 @dataclass(frozen=True)
@@ -50,26 +62,28 @@ def kernel_context(cwd: str | Path | None = None) -> KernelContext | None:
     return KernelContext(here.parent.parent.parent, here.parent.name, here.name)
 
 
-def secret_path(root: str | Path) -> Path:
-    return Path(root) / SECRET_FILE
+def secret_path(root: str | Path, grader: str = "batch") -> Path:
+    return Path(root) / GRADERS[grader][1]
 
 
-def course_secret(root: str | Path) -> bytes:
-    """The course secret: ``$CNNLAB_COURSE_SECRET``, else ``<root>/.cnnlab-secret`` (created if absent).
+def course_secret(root: str | Path, grader: str = "batch") -> bytes:
+    """The secret of one grading path (``"batch"`` or ``"nbgrader"``): its environment variable,
+    else its file in ``root`` (created if absent).
 
     Creation is atomic (a complete temporary file is hard-linked into place), so concurrent first
     uses agree on one secret.
     """
-    env = os.environ.get(SECRET_ENV, "")
+    variable, name = GRADERS[grader]
+    env = os.environ.get(variable, "")
     if env.strip():
         return env.strip().encode()
-    path = secret_path(root)
+    path = secret_path(root, grader)
     try:
         return _read(path)
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f"{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w") as fh:

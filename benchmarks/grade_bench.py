@@ -101,9 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     name = args.assignment
     manifest = load_manifest()
     root = Path(tempfile.mkdtemp(prefix="cnnlab-grade-bench-"))
-    env_backup = {k: os.environ.get(k) for k in ("CNNLAB_COURSE_ROOT", "CNNLAB_COURSE_SECRET")}
+    names = ("CNNLAB_COURSE_ROOT", "CNNLAB_COURSE_SECRET", "CNNLAB_NBGRADER_SECRET")
+    env_backup = {k: os.environ.get(k) for k in names}
     os.environ["CNNLAB_COURSE_ROOT"] = str(root)
-    os.environ["CNNLAB_COURSE_SECRET"] = secrets.token_hex(16)  # both graders: the same per-student seeds
+    # each grading path has its own secret; here both get one value, so that they draw the same
+    # per-student cases and their points can be compared
+    os.environ["CNNLAB_COURSE_SECRET"] = os.environ["CNNLAB_NBGRADER_SECRET"] = secrets.token_hex(16)
     os.environ.pop("CNNLAB_GRADING_SEED", None)
     try:
         print(f"course root: {root}   cores: {os.cpu_count()}   assignment: {name}")

@@ -280,10 +280,9 @@ def _students() -> None:
                     )
                 },
                 "release",
-                (5.0, 5.0),
-                # under bubblewrap the process dies with the child's PID namespace; the fallback
-                # finds it, kills it and says so
-                [] if sandbox.sandbox_mode().bwrap else ["left processes running"],
+                (0.0, 0.0),
+                # student code may start no process (seccomp): the fork fails, and so does the import
+                ["does not import"],
             ),
             "x_nb_invalid": (
                 {CONV: _conv()},
@@ -316,7 +315,9 @@ HONEST = ["h_complete", "h_mistakes"]  # nbgrader autograde --student=h_*: compl
 def root(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A released course (02_conv_layer only) with every student of :data:`STUDENTS` submitted."""
     root = tmp_path_factory.mktemp("course")
-    with course_env.course(root, SECRET):
+    # each grading path has its own secret; this course gives nbgrader's the batch grader's value on
+    # purpose, so that both graders draw the same cases and their points can be compared
+    with course_env.course(root, SECRET, CNNLAB_NBGRADER_SECRET=SECRET):
         manifest = load_manifest()
         course.release(root, {A: manifest[A]}, log=lambda _: None)
         for student, (files, notebook, _, _) in STUDENTS.items():
@@ -575,21 +576,52 @@ def test_zips_are_unpacked_safely_and_graded(root: Path, graded: batch.BatchResu
 # --- pieces -------------------------------------------------------------------------------------------
 
 
-def test_seeds_agree_with_the_nbgrader_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_grading_path_has_its_own_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """nbgrader's kernel (student code unconfined beside it) draws from a secret of its own: what a
+    student reads there predicts nothing of the batch grader's cases."""
     monkeypatch.delenv(hidden.SEED_ENV, raising=False)
-    monkeypatch.delenv(secret.SECRET_ENV, raising=False)
+    for variable, _ in secret.GRADERS.values():
+        monkeypatch.delenv(variable, raising=False)
     folder = tmp_path / "autograded" / "ada" / A
     folder.mkdir(parents=True)
     monkeypatch.chdir(folder)
-    kernel = hidden.grading_seed(None, "2.1")  # creates the course secret on first use
+    kernel = hidden.grading_seed(None, "2.1")  # creates nbgrader's secret on first use
+    nb_file = tmp_path / secret.GRADERS["nbgrader"][1]
+    assert nb_file.stat().st_mode & 0o077 == 0
+    assert not (tmp_path / secret.SECRET_FILE).exists()  # the batch grader's is not touched
+    batch_seed = batch.student_seeds(tmp_path, "ada", ["2.1"])["2.1"]
     assert (tmp_path / secret.SECRET_FILE).stat().st_mode & 0o077 == 0
-    assert batch.student_seeds(tmp_path, "ada", ["2.1"]) == {"2.1": kernel}
-    assert batch.student_seeds(tmp_path, "bob", ["2.1"])["2.1"] != kernel
+    assert batch_seed != kernel
+    # knowing nbgrader's secret gives nbgrader's seed, never the batch grader's
+    leaked = nb_file.read_text().strip().encode()
+    assert secret.student_seed(leaked, "ada", "2.1") == kernel != batch_seed
+    assert batch.student_seeds(tmp_path, "bob", ["2.1"])["2.1"] != batch_seed
     assert hidden.grading_seed(None, "2.2") != kernel
     monkeypatch.chdir(tmp_path)
     assert hidden.grading_seed(None, "2.1") == hidden.DEFAULT_SEED  # outside nbgrader
     monkeypatch.setenv(hidden.SEED_ENV, "99")
     assert hidden.grading_seed(None, "2.1") == 99
+
+
+def test_nbgrader_never_passes_the_batch_secret_to_its_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    from autograder.nbgrader_run import nbgrader_env
+
+    monkeypatch.setenv(secret.SECRET_ENV, "batch-only")
+    assert secret.SECRET_ENV not in nbgrader_env(Path("."))
+    config = (ROOT / "autograder" / "nbgrader_config.py").read_text()
+    assert 'os.environ.pop("CNNLAB_COURSE_SECRET"' in config
+
+
+@pytest.mark.parametrize("task_id", cases.TASK_IDS)
+def test_most_hidden_cases_are_drawn_per_student(task_id: str) -> None:
+    """Reading the grader's source does not give the answers: for two students, most of a task's
+    hidden cases differ (arguments compared value by value)."""
+    checks = cases.judge_module(load_reference())
+    one = cases.task_inputs(task_id, cases.task_rng(task_id, 11))
+    two = cases.task_inputs(task_id, cases.task_rng(task_id, 12))
+    assert len(one) == len(two)
+    same = sum(checks.same_values(list(a.args), list(b.args)) for a, b in zip(one, two, strict=True))
+    assert same < len(one) / 2, f"Task {task_id}: {same} of {len(one)} hidden cases are the same for everyone"
 
 
 def test_the_child_restores_the_same_functions_as_the_hidden_grader(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ error). What each attack tries is in :data:`ATTACKS`; what is checked, in the te
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -45,11 +46,38 @@ pytestmark = [
 A = "02_conv_layer"
 CONV = "cnnlab/conv.py"
 SECRET = "attack-test-secret"
-VICTIMS = ("v_one", "v_two")
+VICTIMS = ("v_one", "v_two", "v_slow")
+LIMITS = {"timeout": 6, "memory_mb": 600, "nproc": 32, "disk_mb": 64}
+SLOW = """
+_fast_forward, _fast_backward = conv2d_forward, conv2d_backward
+
+
+def _work():  # an honest student's slow code: about 0.15 s of CPU per call
+    total = 0
+    for i in range(1_500_000):
+        total += i
+    return total
+
+
+def conv2d_forward(x, w, b, stride=1, pad=0):
+    _work()
+    return _fast_forward(x, w, b, stride, pad)
+
+
+def conv2d_backward(dout, cache):
+    _work()
+    return _fast_backward(dout, cache)
+"""
 
 
 def _conv() -> str:
     return course.reference_variant("conv", None, ())
+
+
+def _at_import(body: str) -> str:
+    """The released stub with ``body`` run when the module is imported (the tasks stay stubs)."""
+    stub = (ROOT / "cnnlab" / "conv.py").read_text()
+    return stub + "\n\n# --- the attack, at import ---\n" + textwrap.dedent(body) + "\n"
 
 
 def _attack(body: str) -> str:
@@ -184,7 +212,104 @@ import subprocess
                     pass
             os._exit(0)
         """,
+        # 8. memory the address-space limit does not see: memfd, /dev/shm, the tmpfs, shared mappings,
+        #    System V segments (which outlive their creator without an IPC namespace)
+        "a_memory": """
+            import ctypes, mmap, os
+            held, chunk, how = 0, b"x" * (1 << 20), []
+            for name, make in (
+                ("memfd", lambda: os.memfd_create("hog")),
+                ("shm", lambda: os.open("/dev/shm/cnnlab-hog", os.O_CREAT | os.O_RDWR, 0o600)),
+                ("tmpfs", lambda: os.open("hog.bin", os.O_CREAT | os.O_RDWR, 0o600)),
+            ):
+                try:
+                    fd = make()
+                    for _ in range(1024):
+                        os.write(fd, chunk)
+                        held += len(chunk)
+                    how.append(name)
+                except OSError:
+                    pass
+            libc = ctypes.CDLL(None, use_errno=True)
+            for make in (lambda: libc.shmget(0x4E4E, 1 << 30, 0o1666), lambda: libc.msgget(0x4E4F, 0o1666),
+                         lambda: libc.semget(0x4E50, 1, 0o1666)):
+                if make() >= 0:
+                    how.append("sysv")
+            raise NotImplementedError(f"held {held} bytes by {how}")
+        """,
+        # 9. a per-user kernel quota shared with the grader: every inotify instance it can get
+        "a_inotify": """
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            made = sum(1 for _ in range(200) if libc.inotify_init1(0) >= 0)
+            raise NotImplementedError(f"made {made} inotify instances")
+        """,
+        # 10. the judge: a backward that writes into what its forward was given, on its own cache
+        #     layout, after patching every judging function it can reach in its own process
+        "a_judge": """
+            raise NotImplementedError("see _JUDGE")
+        """,
     }
+
+
+JUDGE = """
+import sys
+
+_fast_forward, _fast_backward = conv2d_forward, conv2d_backward
+
+
+def _patch_judges():
+    for name, module in list(sys.modules.items()):
+        if hasattr(module, "same_values"):
+            module.same_values = lambda a, b: True
+
+
+def conv2d_forward(x, w, b, stride=1, pad=0):
+    out, cache = _fast_forward(x, w, b, stride, pad)
+    return out, {"cache": cache, "x": x}  # another cache layout, used consistently
+
+
+def conv2d_backward(dout, cache):
+    _patch_judges()
+    grads = _fast_backward(dout, cache["cache"])
+    cache["x"][...] = 0  # writes into the forward's input
+    return grads
+"""
+# at import: busy processes in sessions of their own (refused), then busy threads (one core at most)
+CPU_HOG = """
+import os, threading
+import numpy as np
+
+_made = 0
+for _ in range(4):
+    try:
+        if os.fork() == 0:
+            os.setsid()
+            while True:
+                pass
+        _made += 1
+    except OSError:
+        break
+
+
+def _spin():
+    a = np.ones(1_000_000)
+    while True:
+        np.sqrt(a, out=a)  # a ufunc loop without the GIL: each thread a core, were it allowed
+
+
+for _ in range(6):
+    try:
+        threading.Thread(target=_spin, daemon=True).start()
+    except RuntimeError:
+        break
+
+
+def conv2d_forward(x, w, b, stride=1, pad=0):
+    import time
+
+    time.sleep(60)  # while the threads spin
+"""
 
 
 @pytest.fixture(scope="module")
@@ -226,9 +351,12 @@ def course_root(tmp_path_factory: pytest.TempPathFactory, outside: Path, listene
         manifest = load_manifest()
         course.release(root, {A: manifest[A]}, log=lambda _: None)
         for student in VICTIMS:
-            batch.fabricate_submission(root, student, manifest[A], {CONV: _conv()})
+            text = _conv() + (SLOW if student == "v_slow" else "")
+            batch.fabricate_submission(root, student, manifest[A], {CONV: text})
         for student, body in _attacks(outside, listeners[0]).items():
             batch.fabricate_submission(root, student, manifest[A], {CONV: _attack(body)})
+        batch.fabricate_submission(root, "a_judge", manifest[A], {CONV: _conv() + JUDGE})
+        batch.fabricate_submission(root, "a_cpu", manifest[A], {CONV: _at_import(CPU_HOG)})
         yield root
 
 
@@ -243,9 +371,10 @@ def graded(request: pytest.FixtureRequest, course_root: Path, outside: Path) -> 
             pytest.skip(f"bubblewrap cannot run here: {mode.advice}")
         if mode_name == "fallback" and not (mode.landlock and mode.seccomp):
             pytest.skip("the fallback needs Landlock and seccomp")
+        before = _host_state()
         options = batch.Options(
             workers=2,
-            limits=sandbox.Limits(timeout=10, memory_mb=600, nproc=32, disk_mb=64),
+            limits=sandbox.Limits(**LIMITS),
             progress=False,
             log=lambda _: None,
             gradebook=False,
@@ -253,19 +382,59 @@ def graded(request: pytest.FixtureRequest, course_root: Path, outside: Path) -> 
             out=course_root / f"out-{mode_name}",
         )
         result = batch.grade_assignment(A, course_root, options)
+        after = _host_state()
+        alone = {}
+        for victim in VICTIMS:  # each honest student graded alone: the rows to match
+            options.students, options.workers, options.out = [victim], 1, course_root / f"alone-{mode_name}"
+            alone[victim] = batch.grade_assignment(A, course_root, options).rows[0]
     sandbox.sandbox_mode.cache_clear()
-    return mode_name, {r["student"]: r for r in result.rows}
+    rows = {r["student"]: r for r in result.rows}
+    return mode_name, rows | {f"alone:{v}": r for v, r in alone.items()} | {
+        "host": {"before": before, "after": after}
+    }
+
+
+ATTACK_IPC_KEYS = {0x4E4E, 0x4E4F, 0x4E50}  # the System V keys a_memory asks for
+
+
+def _host_state() -> dict[str, Any]:
+    """What a child could leave behind on the host: the attacker's System V IPC objects, control
+    groups whose grader process is gone, the use of /dev/shm. (Other graders may run at the same
+    time: only what can be ours is counted.)"""
+    from autograder.sandbox import cgroups
+
+    keys = set()
+    for kind in ("shm", "msg", "sem"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]:
+                keys.add(int(line.split()[0]))
+    layout = cgroups.detect()
+    stale = []
+    for folder in set(layout.folders.values()) if layout else ():
+        for entry in os.scandir(folder):
+            pid = cgroups.owner(entry.name)
+            if entry.is_dir() and pid is not None and not Path(f"/proc/{pid}").exists():
+                stale.append(entry.path)
+    return {
+        "ipc": sorted(keys & ATTACK_IPC_KEYS),
+        "cgroups": stale,
+        "shm": shutil.disk_usage("/dev/shm").used,
+    }
+
+
+def _students(rows: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in rows.items() if not k.startswith("alone:") and k != "host"}
 
 
 def test_every_attacker_has_a_saved_row_and_victims_keep_full_marks(
     graded: tuple[str, dict[str, Any]], course_root: Path
 ) -> None:
     mode, rows = graded
-    for student, row in rows.items():
+    for student, row in _students(rows).items():
         assert row["grader_error"] is None, (mode, student, row["grader_error"])
         saved = json.loads((course_root / f"out-{mode}" / "results" / f"{student}.json").read_text())
         assert saved["total"] == row["total"]
-        if student.startswith("a_"):
+        if student.startswith("a_") and student != "a_judge":  # a_judge's forward is right (5 points)
             assert row["total"] == 0.0, (mode, student, row["reason"])
             assert row["reason"] != "ok"
     for victim in VICTIMS:
@@ -460,3 +629,69 @@ def test_the_fallback_with_dedicated_user_ids(tmp_path: Path) -> None:
     assert found["hello"]["uid"] == confine.UID_BASE + 3, found
     assert found["got"] and all(v in ("EACCES", "EPERM", "ENOENT", "ESRCH") for v in found["got"]), found
     assert not (tmp_path / "x").exists()
+
+
+def _same_grade(row: dict[str, Any]) -> dict[str, Any]:
+    return {t: (r["points"], r["status"], r["passed"], r["messages"]) for t, r in row["tasks"].items()}
+
+
+def test_honest_grades_are_the_same_as_graded_alone(graded: tuple[str, dict[str, Any]]) -> None:
+    """Beside busy threads and processes, memory hogs and the rest, an honest student's grade is the
+    one it gets alone: budgets count each child's own CPU time, and a child gets one core at most."""
+    mode, rows = graded
+    for victim in VICTIMS:
+        assert _same_grade(rows[victim]) == _same_grade(rows[f"alone:{victim}"]), (mode, victim)
+        assert rows[victim]["total"] == 10.0, (mode, victim, rows[victim]["reason"])
+
+
+def test_student_code_starts_no_process_and_gets_one_core(graded: tuple[str, dict[str, Any]]) -> None:
+    mode, rows = graded
+    row = rows["a_cpu"]
+    assert row["grader_error"] is None and row["total"] == 0.0, row["reason"]
+    task = row["tasks"]["2.1"]  # its spinning threads used up its own CPU time; graded again alone
+    assert task["status"] == "timeout" and "CPU time" in task["error"], task
+    assert any("graded again alone" in p for p in row["problems"]), row["problems"]
+
+
+def test_memory_outside_the_address_space_is_refused_or_counted(graded: tuple[str, dict[str, Any]]) -> None:
+    mode, rows = graded
+    row = rows["a_memory"]
+    message = _raised(row)
+    found = re.search(r"held (\d+) bytes by \[(.*?)\]", message)
+    if found:  # else the kernel stopped it at its cgroup's memory limit
+        assert int(found.group(1)) <= (LIMITS["memory_mb"] + LIMITS["disk_mb"]) * 2**20, message
+        assert "memfd" not in found.group(2) and "shm" not in found.group(2).split(", "), message
+        assert "sysv" not in found.group(2), message
+    else:
+        assert row["tasks"]["2.1"]["status"] in ("memory", "crashed"), row["tasks"]["2.1"]
+    host = rows["host"]
+    assert host["after"]["shm"] - host["before"]["shm"] < LIMITS["memory_mb"] * 2**20
+
+
+def test_no_kernel_quota_of_the_grader_can_be_exhausted(graded: tuple[str, dict[str, Any]]) -> None:
+    mode, rows = graded
+    message = _raised(rows["a_inotify"])
+    assert "made 0 inotify instances" in message, message
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(0)  # the grader's own user still has its instances
+    assert fd >= 0
+    os.close(fd)
+
+
+def test_every_judging_decision_is_the_parents(graded: tuple[str, dict[str, Any]]) -> None:
+    """A backward that writes into its forward's input on its own cache layout, after patching every
+    ``same_values`` in its process, earns nothing: the parent compares what came back."""
+    mode, rows = graded
+    task = rows["a_judge"]["tasks"]["2.2"]
+    assert task["points"] == 0.0, (mode, task["messages"])
+    assert rows["a_judge"]["tasks"]["2.1"]["points"] == 5.0  # its forward pass is right
+
+
+def test_nothing_is_left_behind(graded: tuple[str, dict[str, Any]]) -> None:
+    mode, rows = graded
+    host = rows["host"]
+    assert host["after"]["ipc"] == [], (mode, host["after"]["ipc"])
+    assert host["after"]["cgroups"] == [], (mode, host["after"]["cgroups"])
+    assert not Path("/dev/shm/cnnlab-hog").exists()

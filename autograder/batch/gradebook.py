@@ -34,9 +34,15 @@ def write_gradebook(root: Path, assignment: Assignment, rows: list[dict[str, Any
             except MissingEntry:
                 return f"{assignment.name} is not in the gradebook (run `python -m autograder release`)"
             tasks = load_reference().tasks.TASKS
-            for row in rows:
+            failed = []
+            for row in rows:  # one student's row never stops the others'
                 if not row.get("grader_error"):
-                    database.retrying(lambda row=row: _write_student(gb, assignment, row, tasks))
+                    try:
+                        database.retrying(lambda row=row: _write_student(gb, assignment, row, tasks))
+                    except Exception as exc:  # noqa: BLE001
+                        failed.append(f"{row['student']} ({type(exc).__name__})")
+    if failed:
+        return f"the gradebook has no scores for {', '.join(failed)}: the other students' are written"
     return None
 
 

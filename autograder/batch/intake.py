@@ -4,8 +4,11 @@
   ``submitted/<student>/<assignment>/`` (:func:`extract_zip` says what is refused).
 * Submission times: never from a file inside a student's zip (a student writes what it likes there).
   A zip's time comes from the LMS: a submission-times CSV exported from it (``--times``,
-  :func:`read_times`), or Canvas's ``LATE`` mark in the download's file name. A folder that nbgrader's
+  :func:`read_times`), or Canvas's ``LATE`` mark in the download's file name; intake records it beside
+  the unpacked folder (:func:`intake_record`), where no zip member can write. A folder that nbgrader's
   exchange collected carries nbgrader's own ``timestamp.txt``. :func:`submission_time` says which.
+* Identity: a Canvas download is its user id, not its name part (two users are two students).
+* One zip never stops the class: whatever goes wrong unpacking it becomes that student's reason.
 * :func:`read_submission`: the student's editable files as bytes (what travels to the sandbox) and
   what is wrong with them.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import re
 import shutil
@@ -58,7 +62,8 @@ class Intake:
     late_mark: bool = False  # Canvas put _LATE_ in the download's name
 
 
-TIME_SOURCE_FILE = ".cnnlab-time-source"  # beside timestamp.txt: where intake took the time from
+INTAKE_FILE = ".cnnlab-intake-{assignment}.json"  # in submitted/<student>/, beside (never inside) the
+# folder a zip is unpacked into: the time and its source, and a hash of the folder it describes
 MAX_FILE = 4 * 2**20  # largest student file the sandbox receives
 
 
@@ -114,7 +119,7 @@ def extract_zip(
     notes: list[str] = []
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:  # UnicodeDecodeError: a name
         return f"{path.name} is not a readable zip file ({exc})", notes
     with zf:
         infos = zf.infolist()
@@ -152,9 +157,9 @@ def extract_zip(
             target = dest / rel
             if not target.resolve().is_relative_to(dest.resolve()):
                 return f"{path.name} contains an unsafe path {info.filename!r}: refused", notes
-            target.parent.mkdir(parents=True, exist_ok=True)
             written = 0
             try:
+                target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, open(target, "wb") as out:
                     while chunk := src.read(1 << 16):
                         written += len(chunk)
@@ -192,7 +197,7 @@ def intake_zips(
     student's previous submission. A refused zip keeps no files and gets a row with 0 points.
     """
     limits = limits or ZipLimits()
-    by_student: dict[str, list[Intake]] = {}
+    found_zips: list[tuple[Path, str, int, int | None, bool]] = []  # path, name part, sid, Canvas uid, late
     skipped = []
     for path in sorted(Path(folder).iterdir()):
         if not path.is_file() or path.suffix.lower() != ".zip":
@@ -201,46 +206,74 @@ def intake_zips(
         if student is None:
             skipped.append(path.name)
             continue
-        late = bool(CANVAS.match(path.name[:-4])) and "_LATE_" in path.name
-        by_student.setdefault(student, []).append(
-            Intake(path, student, canvas_submission=sid, late_mark=late)
-        )
+        m = CANVAS.match(path.name[:-4])
+        late = bool(m) and "_LATE_" in path.name
+        found_zips.append((path, student, sid, int(m.group("uid")) if m else None, late))
+    # Canvas's name part is not an identity: its user id is. Two users with one name part are two
+    # students, named <name>-<user id>.
+    uids: dict[str, set[int | None]] = {}
+    for _, student, _, uid, _ in found_zips:
+        uids.setdefault(student, set()).add(uid)
+    by_student: dict[str, list[Intake]] = {}
+    canvas_ids: dict[str, int] = {}
+    for path, student, sid, uid, late in found_zips:
+        who = student if len(uids[student]) == 1 else f"{student}-{uid if uid is not None else 'plain'}"
+        intake = Intake(path, who, canvas_submission=sid, late_mark=late)
+        if who != student:
+            intake.notes.append(
+                f"{len(uids[student])} different LMS users hand in as {student!r}: graded as {who!r}"
+            )
+        by_student.setdefault(who, []).append(intake)
+        if uid is not None:
+            canvas_ids[who] = uid
     intakes = []
     submitted = Path(root) / "submitted"
     submitted.mkdir(parents=True, exist_ok=True)
-    for student, found in sorted(by_student.items()):
+    for _, found in sorted(by_student.items()):
         found.sort(key=lambda i: (i.canvas_submission, i.zip.stat().st_mtime, i.zip.name))
         chosen = found[-1]
         if len(found) > 1:
             chosen.notes.append("newer than " + ", ".join(i.zip.name for i in found[:-1]))
-        staging = Path(tempfile.mkdtemp(prefix=f".zip-{student}-", dir=submitted))
         try:
-            problem, notes = extract_zip(chosen.zip, staging / "a", assignment, limits)
-            chosen.notes += notes
-            target = submitted / student / assignment.name
-            if problem:
-                chosen.rejected = problem
-            else:
-                target.parent.mkdir(exist_ok=True)
-                _write_time(staging / "a", student, chosen, times or {})
-                if target.exists():
-                    shutil.rmtree(target)
-                os.replace(staging / "a", target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            _unpack(chosen, submitted, root, assignment, limits, times or {})
+        except Exception as exc:  # noqa: BLE001 (one zip never stops the class)
+            chosen.rejected = f"{chosen.zip.name} could not be unpacked ({type(exc).__name__}: {exc})"
         intakes.append(chosen)
     for name in skipped:
         intakes.append(Intake(Path(folder) / name, None, f"{name}: no student id in the file name: skipped"))
-    canvas_ids = {}
-    for i in intakes:
-        m = CANVAS.match(i.zip.name[:-4]) if i.student else None
-        if m:
-            canvas_ids[i.student] = int(m.group("uid"))
     if canvas_ids:
         from autograder.lms import record_canvas_ids
 
         record_canvas_ids(root, canvas_ids)  # for the Canvas gradebook export
     return intakes
+
+
+def _unpack(
+    chosen: Intake,
+    submitted: Path,
+    root: Path,
+    assignment: Assignment,
+    limits: ZipLimits,
+    times: dict[str, str],
+) -> None:
+    """Unpack the chosen zip of a student into a staging folder; only then replace the old one."""
+    student = chosen.student
+    assert student is not None
+    staging = Path(tempfile.mkdtemp(prefix=".zip-", dir=submitted))
+    try:
+        problem, notes = extract_zip(chosen.zip, staging / "a", assignment, limits)
+        chosen.notes += notes
+        target = submitted / student / assignment.name
+        if problem:
+            chosen.rejected = problem
+            return
+        target.parent.mkdir(exist_ok=True)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging / "a", target)
+        _write_time(target, intake_record(root, student, assignment.name), student, chosen, times)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def list_submissions(root: Path, assignment: str, only: list[str] | None) -> list[tuple[str, Path]]:
@@ -255,20 +288,46 @@ def list_submissions(root: Path, assignment: str, only: list[str] | None) -> lis
     return found
 
 
-def _write_time(folder: Path, student: str, intake: Intake, times: dict[str, str]) -> None:
+def intake_record(root: Path, student: str, assignment: str) -> Path:
+    """Where intake writes what it knows of a student's unpacked zip (no zip member can land there)."""
+    return Path(root) / "submitted" / student / INTAKE_FILE.format(assignment=assignment)
+
+
+def _write_time(folder: Path, record: Path, student: str, intake: Intake, times: dict[str, str]) -> None:
     """The submission time of an unpacked zip, from the LMS only: the times CSV, else none (a
-    ``LATE`` mark alone says late, not when)."""
-    if student in times:
-        (folder / "timestamp.txt").write_text(times[student] + "\n")
+    ``LATE`` mark alone says late, not when). nbgrader's own commands read ``timestamp.txt``; the
+    batch grader reads the record, which also holds a hash of the folder it belongs to."""
+    from autograder.batch.store import tree_hash
+
+    when = times.get(student)
+    problem = getattr(times, "problems", {}).get(student)
+    if problem:
+        intake.notes.append(f"{problem}: no submission time, no late penalty")
+    if when is not None:
+        (folder / "timestamp.txt").write_text(when + "\n")
         source = "LMS submission-times CSV"
     elif intake.late_mark:
         source = "LMS: marked LATE in the download's name (no time)"
     else:
         source = "LMS: no time given"
-    (folder / TIME_SOURCE_FILE).write_text(source + "\n")
+    data = {"submitted_at": when, "time_source": source, "late_mark": intake.late_mark}
+    data |= {"zip": intake.zip.name, "folder": tree_hash(folder)}
+    record.parent.mkdir(parents=True, exist_ok=True)
+    tmp = record.with_name(record.name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, record)
 
 
-def read_times(path: Path) -> dict[str, str]:
+class Times(dict):
+    """Submission times by student (``dict``), and the rows that could not be read: ``problems``
+    maps a student to what was wrong with their row (that student's note, never the class's stop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: dict[str, str] = {}
+
+
+def read_times(path: Path) -> Times:
     """A submission-times CSV exported from the LMS: a student column (``student``, ``student_id``,
     ``login`` or ``sis_login_id``) and a time column (``submitted_at``, ``timestamp`` or
     ``submission_time``), in ISO 8601 or nbgrader's ``YYYY-MM-DD HH:MM:SS[.ffffff] [UTC]``."""
@@ -286,36 +345,41 @@ def read_times(path: Path) -> dict[str, str]:
         )
         if who is None or when is None:
             raise ValueError(f"{path}: needs a student column and a submitted_at column, has {list(fields)}")
-        out = {}
+        out = Times()
         for line, row in enumerate(reader, start=2):
             student, value = (row.get(who) or "").strip(), (row.get(when) or "").strip()
             if not student or not value:
                 continue
             try:
                 parsed = parse_utc(value)
-            except Exception:
-                raise ValueError(f"{path}, line {line}: {value!r} is not a time") from None
-            out[student] = parsed.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+                out[student] = parsed.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+            except Exception:  # noqa: BLE001 (one bad row is its student's problem)
+                out.problems[student] = f"{Path(path).name}, line {line}: {value[:60]!r} is not a time"
     return out
 
 
-def submission_time(submission: Path | None) -> tuple[str | None, str]:
-    """``(time, source)`` of a submission folder: the time intake wrote from the LMS, or the
-    ``timestamp.txt`` that nbgrader's exchange wrote when it collected the folder."""
+def submission_time(
+    root: Path, student: str, assignment: str, submission: Path | None
+) -> tuple[str | None, str]:
+    """``(time, source)`` of a submission folder: what intake recorded from the LMS when the folder
+    is still the one it unpacked (never a file from inside the zip), else the ``timestamp.txt``
+    that nbgrader's exchange wrote when it collected the folder."""
+    from autograder.batch.store import tree_hash
+
     if submission is None:
         return None, "no submission"
-    source = "nbgrader exchange (timestamp.txt)"
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        marker = submission / TIME_SOURCE_FILE
-        if stat.S_ISREG(os.lstat(marker).st_mode):
-            source = marker.read_text().strip()[:200]
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        record = json.loads(intake_record(root, student, assignment).read_text())
+        if record["folder"] == tree_hash(submission):
+            when = record.get("submitted_at")
+            return (str(when) if when else None), str(record["time_source"])[:200]
     path = submission / "timestamp.txt"
     try:
         if stat.S_ISREG(os.lstat(path).st_mode) and path.stat().st_size < 200:
-            return path.read_text().strip() or None, source
+            return path.read_text().strip() or None, "nbgrader exchange (timestamp.txt)"
     except (OSError, UnicodeDecodeError):
         pass
-    return None, source if source.startswith("LMS") else "none"
+    return None, "none"
 
 
 def read_submission(

@@ -24,6 +24,7 @@ from autograder.batch import store
 from autograder.batch.store import GRADER_VERSION
 from autograder.records import Status, SubmissionResult, TaskResult
 from autograder.reference import load_reference
+from autograder.safe_text import clean
 
 
 @dataclass
@@ -200,6 +201,21 @@ def _runs(task_id: str, function: str, outcome: sandbox.TaskOutcome, checks: Any
     return runs
 
 
+def _own_outcome(task_id: str, function: str, value: Any, after: Any, case: cases.Case, checks: Any) -> Any:
+    """A backward's outcome on the cache of the student's own forward, or None: no forward, or the
+    backward changed ``dout`` or what the forward was given (decided here, from the data the child
+    sent back, never by code in the child)."""
+    if value is None or not (isinstance(after, list) and len(after) == 2) or case.forward_args is None:
+        return None
+    try:
+        unchanged = checks.same_values(after[0], case.args[0]) and checks.same_values(
+            list(after[1]), list(case.forward_args)
+        )
+    except Exception:  # arguments replaced by objects that cannot even be compared
+        return None
+    return _outcome(task_id, function, value, checks) if unchanged else None
+
+
 def _grade_task(
     task_id: str,
     function: str,
@@ -232,7 +248,8 @@ def _grade_task(
         runs = _runs(task_id, function, outcome, checks)
         if own_outcome is not None and own_outcome.status == Status.OK:  # on the student's own cache
             owns = [
-                None if v is None else _outcome(task_id, function, v, checks) for v, _ in own_outcome.cases
+                _own_outcome(task_id, function, value, after, case, checks)
+                for (value, after), case in zip(own_outcome.cases, case_list, strict=False)
             ]
             owns += [None] * (len(runs) - len(owns))
             runs = [cases.CaseRun(r.got, r.args_after, o) for r, o in zip(runs, owns, strict=True)]
@@ -306,7 +323,7 @@ def _finish(row: SubmissionResult, job: Job, seconds: float) -> SubmissionResult
         parts.insert(0, f"GRADER ERROR (will be retried): {row['grader_error']}")
     row["reason"] = "; ".join(parts) or "ok"
     row["seconds"] = round(seconds, 3)
-    return row
+    return clean(row)  # text from the submission is encodable wherever it lands
 
 
 def _new_row(job: Job, grader_error: str | None = None) -> SubmissionResult:

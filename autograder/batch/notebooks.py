@@ -35,6 +35,8 @@ def read_notebook(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"{name} is not valid JSON{where}"
     except OSError as exc:
         return None, f"{name} cannot be read ({exc.strerror})"
+    except (RecursionError, MemoryError):
+        return None, f"{name} is nested too deeply to read"
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         return None, f"{name} is not a notebook (no list of cells)"
     return nb, None
@@ -49,29 +51,41 @@ def check_notebooks(
     for nb_name in assignment.notebooks:
         if submission is None:
             continue
-        nb, problem = read_notebook(submission / nb_name)
-        if problem:
-            problems.append(f"{problem}: graded on the code in cnnlab/ only")
+        try:
+            problems += _notebook_problems(submission, nb_name, assignment, release_nbs, tasks)
+        except Exception as exc:  # noqa: BLE001 (a notebook no one foresaw: its student's note, never fatal)
+            problems.append(f"{nb_name} could not be checked ({type(exc).__name__}): graded on cnnlab/ only")
+    return problems
+
+
+def _notebook_problems(
+    submission: Path, nb_name: str, assignment: Assignment, release_nbs: dict[str, Path], tasks: Any
+) -> list[str]:
+    """The problems of one submitted notebook (see :func:`check_notebooks`)."""
+    problems: list[str] = []
+    nb, problem = read_notebook(submission / nb_name)
+    if problem:
+        problems.append(f"{problem}: graded on the code in cnnlab/ only")
+        return problems
+    released, _ = read_notebook(release_nbs[nb_name])
+    reference = {grade_id(c): c for c in (released or {}).get("cells", []) if grade_id(c)}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for cell in nb["cells"]:
+        gid = grade_id(cell)
+        if gid:
+            found.setdefault(gid, []).append(cell)
+    for task_id in assignment.tasks:
+        task = tasks[task_id]
+        if f"{task.notebook}.ipynb" != nb_name:
             continue
-        released, _ = read_notebook(release_nbs[nb_name])
-        reference = {grade_id(c): c for c in (released or {}).get("cells", []) if grade_id(c)}
-        found: dict[str, list[dict[str, Any]]] = {}
-        for cell in nb["cells"]:
-            gid = grade_id(cell)
-            if gid:
-                found.setdefault(gid, []).append(cell)
-        for task_id in assignment.tasks:
-            task = tasks[task_id]
-            if f"{task.notebook}.ipynb" != nb_name:
-                continue
-            gid, what = task.marker, f"{nb_name}: the check cell of Task {task_id} ({task.marker})"
-            cells = found.get(gid, [])
-            if not cells:
-                problems.append(f"{what} was deleted")
-            elif len(cells) > 1:
-                problems.append(f"{what} appears {len(cells)} times")
-            elif cells[0].get("cell_type") != "code":
-                problems.append(f"{what} was changed into a {cells[0].get('cell_type')} cell")
-            elif gid in reference and cell_source(cells[0]).strip() != cell_source(reference[gid]).strip():
-                problems.append(f"{what} was edited (nbgrader restores it)")
+        gid, what = task.marker, f"{nb_name}: the check cell of Task {task_id} ({task.marker})"
+        cells = found.get(gid, [])
+        if not cells:
+            problems.append(f"{what} was deleted")
+        elif len(cells) > 1:
+            problems.append(f"{what} appears {len(cells)} times")
+        elif cells[0].get("cell_type") != "code":
+            problems.append(f"{what} was changed into a {cells[0].get('cell_type')} cell")
+        elif gid in reference and cell_source(cells[0]).strip() != cell_source(reference[gid]).strip():
+            problems.append(f"{what} was edited (nbgrader restores it)")
     return problems

@@ -14,12 +14,13 @@ from typing import Any
 from autograder.manifest import Assignment
 from autograder.messages import text_table
 from autograder.reference import load_reference
+from autograder.safe_text import clean_text, csv_cell, markdown_text
 
 
 def write_csv(path: Path, assignment: Assignment, rows: list[dict[str, Any]]) -> None:
     """Points per task per student: ``student_id, assignment, <task>..., total, max_score, reason``."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as fh:
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(
             [
@@ -40,14 +41,14 @@ def write_csv(path: Path, assignment: Assignment, rows: list[dict[str, Any]]) ->
             points = [f"{row['tasks'][t]['points']:g}" if t in row["tasks"] else "" for t in assignment.tasks]
             writer.writerow(
                 [
-                    row["student"],
+                    csv_cell(row["student"]),
                     row["assignment"],
                     *points,
                     f"{row['total']:g}",
                     f"{row['max_total']:g}",
-                    row["reason"],
-                    row.get("timestamp") or "",
-                    row.get("time_source") or "",
+                    csv_cell(row["reason"]),
+                    csv_cell(row.get("timestamp") or ""),
+                    csv_cell(row.get("time_source") or ""),
                     f"{row.get('late_seconds', 0):g}",
                     f"{row.get('penalty', 0):g}",
                     f"{row.get('score', row['total']):g}",
@@ -58,20 +59,49 @@ def write_csv(path: Path, assignment: Assignment, rows: list[dict[str, Any]]) ->
 
 def feedback_markdown(row: dict[str, Any]) -> str:
     """A student's feedback: points per task and the diagnoses (never the hidden tests' source)."""
-    lines = [f"# {row['assignment']}: feedback for {row['student']}", ""]
-    lines.append(f"**Total: {row['total']:g} of {row['max_total']:g} points.**")
+    lines = [f"# {row['assignment']}: feedback for {markdown_text(row['student'])}", ""]
+    lines.append(f"**{score_line(row)}**")
     lines.append("")
     if row["problems"]:
-        lines += ["Notes on your submission:", ""] + [f"- {p}" for p in row["problems"]] + [""]
+        lines += ["Notes on your submission:", ""] + [f"- {_item(p)}" for p in row["problems"]] + [""]
     for task_id, info in row["tasks"].items():
         lines.append(f"## Task {task_id} `{info['function']}`: {info['points']:g} of {info['max']:g} points")
         lines.append("")
         lines.append(f"Passed {info['passed']} of {info['total']} hidden cases.")
         for message in info["messages"]:
-            body = message.replace("\n", "\n  ")
-            lines.append(f"- {body}")
+            lines.append(f"- {_item(message)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def plural(n: int, word: str) -> str:
+    """``1 student``, ``2 students``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def late_text(row: dict[str, Any]) -> str:
+    """How late, in hours (one decimal), or "on time"."""
+    late = float(row.get("late_seconds") or 0.0)
+    return f"{late / 3600:.1f} h late" if late > 0 else "on time"
+
+
+def score_line(row: dict[str, Any]) -> str:
+    """The one sentence of a score that every report shows: points, lateness, penalty, score."""
+    total, top = row["total"], row["max_total"]
+    penalty = float(row.get("penalty") or 0.0)
+    score = row.get("score", total)
+    if penalty or row.get("late_seconds"):
+        return (
+            f"Score: {score:g} of {top:g} points ({total:g} points, submitted {late_text(row)}, "
+            f"late penalty {penalty:g})."
+        )
+    return f"Total: {total:g} of {top:g} points."
+
+
+def _item(text: str) -> str:
+    """A list item of feedback: the grader's words with the student's text in them, escaped
+    (student text is data: never a link, an image, a tag or a heading), continued lines indented."""
+    return "\n  ".join(markdown_text(line) for line in str(text).split("\n"))
 
 
 def class_summary(assignment: Assignment, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -79,7 +109,13 @@ def class_summary(assignment: Assignment, rows: list[dict[str, Any]]) -> dict[st
     (mistake ids of :mod:`autograder.mistakes`, one count per student) and the most common one."""
     from autograder.mistakes import BY_ID
 
-    summary: dict[str, Any] = {"assignment": assignment.name, "students": len(rows), "tasks": {}}
+    lost_any = sum(1 for r in rows if any(t["points"] < t["max"] for t in r["tasks"].values()))
+    summary: dict[str, Any] = {
+        "assignment": assignment.name,
+        "students": len(rows),
+        "lost_points": lost_any,
+        "tasks": {},
+    }
     tasks = load_reference().tasks.TASKS
     for task_id in assignment.tasks:
         graded = [r["tasks"][task_id] for r in rows if task_id in r["tasks"]]
@@ -108,7 +144,7 @@ def class_summary(assignment: Assignment, rows: list[dict[str, Any]]) -> dict[st
 def write_summary(out: Path, summary: dict[str, Any]) -> Path | None:
     """``summary.md`` and ``summary.json``, and ``summary.png``: a bar per task of the students who
     lost points, labelled with the most common diagnosed mistake. Returns the PNG path."""
-    lines = [f"# {summary['assignment']}: class summary ({summary['students']} submissions)", ""]
+    lines = [f"# {summary['assignment']}: class summary ({plural(summary['students'], 'submission')})", ""]
     lines += [
         "| task | function | mean | lost points | most common mistake | students |",
         "|---|---|---|---|---|---|",
@@ -124,12 +160,12 @@ def write_summary(out: Path, summary: dict[str, Any]) -> Path | None:
     for task_id, t in summary["tasks"].items():
         if t["mistakes"] or t["statuses"]:
             lines.append(f"## Task {task_id} {t['function']}")
-            lines += [f"- `{m}`: {n} students" for m, n in t["mistakes"].items()]
-            lines += [f"- ({s}): {n} students" for s, n in t["statuses"].items() if s != "ok"]
+            lines += [f"- `{m}`: {plural(n, 'student')}" for m, n in t["mistakes"].items()]
+            lines += [f"- ({s}): {plural(n, 'student')}" for s, n in t["statuses"].items() if s != "ok"]
             if t["most_common_message"]:
                 lines += ["", f"Most common: {t['most_common_message']}"]
             lines.append("")
-    (out / "summary.md").write_text("\n".join(lines))
+    (out / "summary.md").write_text("\n".join(lines), encoding="utf-8")
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     try:
         import matplotlib
@@ -159,9 +195,13 @@ def write_summary(out: Path, summary: dict[str, Any]) -> Path | None:
                 rotation=12,
             )
     ax.set_xticks(list(x), [f"Task {t}\n{summary['tasks'][t]['function']}" for t in ids], fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+
     ax.set_ylabel("students")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # no half students
     ax.set_ylim(0, max([1, *lost]) * 1.25)
-    ax.set_title(f"{summary['assignment']}: where {summary['students']} students lost points")
+    n, lost_any = summary["students"], summary.get("lost_points", 0)
+    ax.set_title(f"{summary['assignment']}: {lost_any} of {plural(n, 'student')} lost points")
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     path = out / "summary.png"
@@ -198,17 +238,21 @@ class Progress:
 
 def format_table(rows: list[dict[str, Any]], assignment: Assignment) -> str:
     """The grade table the batch grader prints: points per task, total, reason."""
-    head = ["student", *assignment.tasks, "total", "reason"]
+    head = ["student", *assignment.tasks, "total", "late", "penalty", "score", "reason"]
     body = [
         [
             r["student"],
             *(f"{r['tasks'][t]['points']:g}" if t in r["tasks"] else "-" for t in assignment.tasks),
             f"{r['total']:g}",
+            f"{float(r.get('late_seconds') or 0) / 3600:.1f} h" if r.get("late_seconds") else "-",
+            f"{float(r.get('penalty') or 0):g}",
+            f"{r.get('score', r['total']):g}",
             r["reason"][:70],
         ]
         for r in rows
     ]
-    maxrow = ["(max)", *(f"{assignment.points[t]:g}" for t in assignment.tasks), f"{assignment.total:g}", ""]
+    top = f"{assignment.total:g}"
+    maxrow = ["(max)", *(f"{assignment.points[t]:g}" for t in assignment.tasks), top, "", "", top, ""]
     return text_table(head, body, maxrow, left=(0, -1))
 
 
@@ -217,6 +261,9 @@ def write_reports(out: Path, assignment: Assignment, rows: list[dict[str, Any]])
     write_csv(out / "grades.csv", assignment, rows)
     fb = out / "feedback"
     fb.mkdir(exist_ok=True)
-    for row in rows:
-        (fb / f"{row['student']}.md").write_text(feedback_markdown(row))
+    for row in rows:  # one student's feedback never stops the others'
+        try:
+            (fb / f"{row['student']}.md").write_text(feedback_markdown(row), encoding="utf-8")
+        except Exception as exc:  # noqa: BLE001
+            print(f"warning: no feedback file for {clean_text(row['student'])!r}: {exc}", file=sys.stderr)
     write_summary(out, class_summary(assignment, rows))

@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,9 @@ from autograder.batch.judge import Job, Release
 from autograder.batch.notebooks import check_notebooks
 from autograder.batch.reports import Progress, write_reports
 from autograder.manifest import Assignment, load_manifest
+from autograder.records import Status
 from autograder.reference import load_reference
+from autograder.safe_text import clean_text
 
 TEST_DELAY_ENV = "CNNLAB_BATCH_TEST_DELAY"  # tests only: seconds to wait after saving each result
 
@@ -106,18 +110,22 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
     # 1. intake
     intakes: list[Intake] = []
     if options.zips:
-        times = read_times(options.times) if options.times else None
+        try:
+            times = read_times(options.times) if options.times else None
+        except (OSError, ValueError) as err:  # the instructor's file, not a student's: stop, in one line
+            raise BatchError(f"the submission-times CSV cannot be used: {err}") from None
         intakes = intake_zips(options.zips, root, assignment, times=times)
         refused = [i for i in intakes if i.rejected]
         log(f"zips: {len(intakes) - len(refused)} unpacked into {root / 'submitted'}, {len(refused)} refused")
         for i in intakes:
             for text in ([i.rejected] if i.rejected else []) + i.notes:
                 log(f"  {i.zip.name}: {text}")
-    jobs = _jobs(name, root, assignment, options, intakes, log)
+    jobs, fixed = _jobs(name, root, assignment, options, intakes, log)
     # 2. the store: what is cached
     rows: dict[str, dict[str, Any]] = {}
     progress = Progress(len(jobs), options.progress)
     pending = []
+    why: Counter[str] = Counter()
     for job in jobs:
         cached = None if options.force else store.load_cached(out, job.student, job.key)
         if cached is not None:
@@ -125,20 +133,33 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
             progress.update(job.student, cached=True)
         else:
             pending.append(job)
+            why["--force" if options.force else store.why_regraded(out, job.student, fixed)] += 1
+    for reason, n in why.items():  # never regrade without saying why
+        if reason != "new submission":
+            log(f"{reason}: grading {n} submission{'s' if n != 1 else ''} again")
     # 3. the engine runs the judge (4) on each job, each in its own sandbox
     delay = float(os.environ.get(TEST_DELAY_ENV) or 0)
     preload = Preload(options.gradebook)
     engine = make_engine(options.workers, preload, options.scheduler, log) if pending else None
     if engine is not None:
         log(f"engine: {engine.description}")
+    by_student = {job.student: job for job in pending}
+    held: list[Job] = []  # time-limited beside other submissions: graded again alone before saving
     try:
         for row in engine.run(pending) if engine else ():
-            if not row.get("grader_error"):
-                store.save_result(out, row)
-            rows[row["student"]] = row
-            progress.update(row["student"], failed=bool(row.get("grader_error")))
+            if len(pending) > 1 and time_limited(row):
+                held.append(by_student[row["student"]])
+                continue
+            _keep(out, row, rows, progress, fixed)
             if delay:
                 time.sleep(delay)
+        if held:
+            n = len(held)
+            log(f"{n} submission(s) hit a time limit while others were graded: grading each again alone")
+        for job in held:  # one at a time: nothing else of this batch runs beside it
+            for row in engine.run([job]):  # type: ignore[union-attr]
+                row["problems"].append("graded again alone after hitting a time limit beside others")
+                _keep(out, row, rows, progress, fixed)
     finally:
         if engine is not None:
             engine.close()
@@ -147,7 +168,27 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
     policy, extensions = deadlines.load_policy(), deadlines.load_extensions(root)
     for row in ordered:  # from the raw score every time: a penalty is never applied twice
         extra = extensions.get((row["student"], name), 0.0)
-        row.update(deadlines.late_fields(row["total"], row.get("timestamp"), assignment.due, extra, policy))
+        try:
+            row.update(
+                deadlines.late_fields(row["total"], row.get("timestamp"), assignment.due, extra, policy)
+            )
+        except Exception:  # noqa: BLE001 (a time that does not parse: that student's note, no penalty)
+            row.update(late_seconds=0.0, penalty=0.0, score=row["total"])
+            row["problems"].append(
+                f"the submission time {row.get('timestamp')!r} could not be read: no late penalty"
+            )
+    penalised = bool(assignment.due) and policy.method != "none"
+    unmeasured = [
+        r["student"] for r in ordered if "LATE" in str(r.get("time_source")) and not r.get("timestamp")
+    ]
+    for row in ordered if penalised else ():
+        if row["student"] in unmeasured:
+            row["problems"].append("marked late by the LMS, with no submission time: no late penalty applied")
+    if unmeasured and penalised:  # never silent about lateness it could not measure
+        log(
+            f"warning: lateness not measured (marked LATE, no submission time; pass --times): "
+            f"{', '.join(unmeasured)}"
+        )
     # 5. the gradebook and the reports
     gb_problem = None
     if options.gradebook and ordered:
@@ -156,8 +197,12 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
             if gb_problem is None:
                 subs = dict(list_submissions(root, name, options.students))
                 for row in ordered:
-                    if not row.get("grader_error"):
+                    if row.get("grader_error"):
+                        continue
+                    try:
                         write_autograded(root, assignment, row, subs.get(row["student"]))
+                    except Exception as exc:  # noqa: BLE001 (one broken notebook never stops the others)
+                        row["problems"].append(f"autograded/ notebooks not written ({type(exc).__name__})")
         except Exception as exc:
             gb_problem = f"the gradebook could not be written ({type(exc).__name__}: {exc})"
         if gb_problem:
@@ -169,6 +214,22 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
     )
 
 
+def time_limited(row: dict[str, Any]) -> bool:
+    """Whether a time limit decided any task of the row (its verdict could depend on what ran beside it)."""
+    return any(t.get("status") in (Status.TIMEOUT, Status.BUDGET) for t in row.get("tasks", {}).values())
+
+
+def _keep(
+    out: Path, row: dict[str, Any], rows: dict[str, dict[str, Any]], progress: Progress, fixed: str
+) -> None:
+    """A graded row: saved (unless the grader failed: retried next run), and counted."""
+    row["cache_parts"] = json.loads(fixed)  # what the next run compares, to say why it regrades
+    if not row.get("grader_error"):
+        store.save_result(out, row)
+    rows[row["student"]] = row
+    progress.update(row["student"], failed=bool(row.get("grader_error")))
+
+
 def _jobs(
     name: str,
     root: Path,
@@ -176,8 +237,9 @@ def _jobs(
     options: Options,
     intakes: list[Intake],
     log: Callable[[str], None],
-) -> list[Job]:
-    """One job per submitted folder and per refused zip, with its cache key."""
+) -> tuple[list[Job], str]:
+    """One job per submitted folder and per refused zip, with its cache key; and the key's part
+    that every job shares (:func:`store.fixed_key`)."""
     subs = list_submissions(root, name, options.students)
     rejected = {
         i.student: i.rejected
@@ -202,26 +264,48 @@ def _jobs(
     for student, sub in subs + [(s, None) for s in sorted(rejected) if s not in {x for x, _ in subs}]:
         if sub is not None and student in rejected:
             sub = None  # a refused zip replaces nothing but is still reported
+        name_problem = None
+        if clean_text(student) != student:  # a folder name that is not UTF-8: its own row, never a crash
+            name_problem = f"the folder name {clean_text(student)!r} is not valid UTF-8: rename it"
+            student, sub = clean_text(student), None
         seeds = store.student_seeds(root, student, assignment.tasks)
-        files, problems = read_submission(sub, list(assignment.files)) if sub else ({}, [])
-        problems = list(zip_notes.get(student, [])) + check_notebooks(sub, assignment, release_nbs) + problems
-        when, source = submission_time(sub)
-        key = store.job_key(fixed, sub, seeds, rejected.get(student))
-        jobs.append(
-            Job(
-                student=student,
-                assignment=name,
-                key=key,
-                seeds=seeds,
-                tasks=task_rows,
-                files=files,
-                problems=problems,
-                rejected=rejected.get(student),
-                timestamp=when,
-                time_source=source,
-                limits=options.limits,
-                release=release,
-                grader=grader,
-            )
+        job = Job(
+            student=student,
+            assignment=name,
+            key="",
+            seeds=seeds,
+            tasks=task_rows,
+            files={},
+            problems=list(zip_notes.get(student, [])),
+            rejected=name_problem or rejected.get(student),
+            timestamp=None,
+            time_source="none",
+            limits=options.limits,
+            release=release,
+            grader=grader,
         )
-    return jobs
+        try:  # one submission never stops the class: what cannot be read is its own reason
+            _read_into(job, root, assignment, sub, release_nbs, fixed, job.rejected)
+        except Exception as exc:  # noqa: BLE001
+            job.files = {}
+            job.rejected = f"the submission could not be read ({type(exc).__name__}: {clean_text(str(exc))})"
+            job.key = store.job_key(fixed, None, seeds, job.rejected)
+        jobs.append(job)
+    return jobs, fixed
+
+
+def _read_into(
+    job: Job,
+    root: Path,
+    assignment: Assignment,
+    sub: Path | None,
+    release_nbs: dict[str, Path],
+    fixed: str,
+    rejected: str | None,
+) -> None:
+    """A job's files, problems, submission time and cache key, from the submitted folder."""
+    files, problems = read_submission(sub, list(assignment.files)) if sub else ({}, [])
+    job.files = files
+    job.problems += check_notebooks(sub, assignment, release_nbs) + problems
+    job.timestamp, job.time_source = submission_time(root, job.student, assignment.name, sub)
+    job.key = store.job_key(fixed, sub, job.seeds, rejected)

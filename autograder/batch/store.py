@@ -132,17 +132,46 @@ def prepare(out: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def fixed_parts(release_pkg: Path, task_rows: list[Any], limits: Any) -> dict[str, str]:
+    """What every job's key shares, part by part (each a short hash): the grading code and the
+    hidden cases, the release, the tasks and points, the limits."""
+    parts = {
+        "grader": grader_hash(),
+        "release": tree_hash(release_pkg),
+        "tasks": json.dumps(task_rows),
+        "limits": json.dumps([limits.timeout, limits.memory_mb, limits.task_budget]),
+    }
+    return {k: hashlib.sha256(v.encode()).hexdigest()[:16] for k, v in parts.items()}
+
+
 def fixed_key(release_pkg: Path, task_rows: list[Any], limits: Any) -> str:
     """The part of every job's key that is the same for the whole batch."""
-    return json.dumps(
-        {
-            "grader": grader_hash(),
-            "release": tree_hash(release_pkg),
-            "tasks": task_rows,
-            "limits": [limits.timeout, limits.memory_mb, limits.task_budget],
-        },
-        sort_keys=True,
-    )
+    return json.dumps(fixed_parts(release_pkg, task_rows, limits), sort_keys=True)
+
+
+#: why a submission is graded again, by the part of the key that changed (the first that did)
+REGRADE_WHY = {
+    "grader": "the hidden cases or the grading code changed since the last run",
+    "release": "the released cnnlab package changed since the last run",
+    "tasks": "the tasks or their points changed since the last run",
+    "limits": "the time or memory limits changed since the last run",
+}
+
+
+def why_regraded(out: Path, student: str, fixed: str) -> str:
+    """Why a submission without a cached result is graded: new, one of :data:`REGRADE_WHY`, or
+    its files (or its seeds) changed."""
+    try:
+        old = json.loads(result_path(out, student).read_text())
+    except (OSError, ValueError):
+        return "new submission"
+    before, now = old.get("cache_parts") if isinstance(old, dict) else None, json.loads(fixed)
+    if not isinstance(before, dict):
+        return "graded by an older grader"
+    for part, why in REGRADE_WHY.items():
+        if before.get(part) != now.get(part):
+            return why
+    return "the submission changed since the last run"
 
 
 def job_key(fixed: str, submission: Path | None, seeds: dict[str, int], rejected: str | None) -> str:

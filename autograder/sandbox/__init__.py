@@ -13,10 +13,13 @@ own writable folder, imports the package and runs the functions on the inputs it
 comes back (JSON and ``.npy`` bytes, never pickles, :mod:`autograder.sandbox.protocol`); judging is
 the caller's business, so nothing the child does can change how it is judged.
 
-A wall-clock budget (``timeout``) is shared by the submission's tasks: a task gets the time the earlier
-tasks left, divided by the tasks still to run; a task that overruns it, crashes or corrupts the
-protocol is recorded with the cases finished so far, and the next tasks run in a new child with a new
-sandbox (nothing an earlier child wrote is ever seen again).
+A budget of the child's own CPU time (``timeout``; counted by its cgroup, else from ``/proc``) is
+shared by the submission's tasks: a task gets the time the earlier tasks left, divided by the tasks
+still to run, so what runs beside it cannot use it up; a child that waits instead of computing is
+stopped after three times its budget (plus 10 s) of wall-clock time. A task that overruns, crashes
+(or is killed at its cgroup's memory limit) or corrupts the protocol is recorded with the cases
+finished so far (``TaskOutcome.limit`` says which time limit stopped it), and the next tasks run in
+a new child with a new sandbox (nothing an earlier child wrote is ever seen again).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +54,7 @@ from autograder.sandbox.confine import (
 )
 from autograder.sandbox.protocol import (
     Child,
+    Deadline,
     Raised,
     TaskOutcome,
     TaskSpec,
@@ -142,6 +147,9 @@ class Sandbox:
     ``release_pkg`` is the released ``cnnlab/`` (read-only for the child); ``slot`` tells concurrent
     workers apart (the fallback's dedicated user id). ``mode`` defaults to :func:`sandbox_mode`."""
 
+    # a command the fallback's child runs under (e.g. ``strace``): tools/measure_syscalls.py only
+    wrapper: Callable[[], list[str]] | None = None
+
     def __init__(self, release_pkg: Path, limits: Limits, slot: int = 0, mode: SandboxMode | None = None):
         self.release_pkg = Path(release_pkg).resolve()
         self.limits = limits
@@ -185,8 +193,8 @@ class Sandbox:
                 "write": [folder],
                 "devices": ["/dev/null", "/dev/zero", "/dev/urandom"],
             }
-        if not self.mode.bwrap and self.mode.seccomp:
-            header["seccomp"] = len(blobs)  # the runner installs it itself
+        if self.mode.seccomp:
+            header["seccomp"] = len(blobs)  # the runner installs the strict allow list itself
             blobs.append(seccomp_filter() or b"")
         return wire.pack(header, blobs)
 
@@ -198,13 +206,13 @@ class Sandbox:
 
     def _start(self, private: Path, work: Work, tasks: list[TaskSpec]) -> Child:
         """Start one child: under bubblewrap, or (fallback) in a fresh folder of its own."""
-        cgroup = ChildCgroup(self.mode.cgroup, self.limits.nproc)
+        cgroup = ChildCgroup(self.mode.cgroup, self.limits.nproc, self.limits.memory_mb)
         scratch = None
         seccomp_file = None
         pass_fds: tuple[int, ...] = ()
         if self.mode.bwrap:
             request = self._request(SANDBOX, f"{GRADER}/cnnlab", work, tasks)
-            bpf = seccomp_filter() if self.mode.seccomp else None
+            bpf = seccomp_filter(startup=True) if self.mode.seccomp else None
             if bpf:
                 seccomp_file = tempfile.TemporaryFile(dir=private)  # noqa: SIM115
                 seccomp_file.write(bpf)
@@ -223,6 +231,7 @@ class Sandbox:
                 scratch.chmod(0o711)
             request = self._request(str(folder), str(self.release_pkg), work, tasks)
             argv = [os.path.realpath(sys.executable), "-I", "-S", "-B", str(RUNNER)]
+            argv = (self.wrapper() if self.wrapper else []) + argv
             env, cwd = child_env(str(folder)), str(folder)
         (private / "request.bin").write_bytes(request)
         stdin = open(private / "request.bin", "rb")  # noqa: SIM115
@@ -254,9 +263,8 @@ class Sandbox:
             stderr.close()
             if seccomp_file is not None:
                 seccomp_file.close()
-        return Child(
-            proc, private / "stderr.txt", self.limits, cleanup, None if scratch is None else scratch / "work"
-        )
+        watch = None if scratch is None else scratch / "work"
+        return Child(proc, private / "stderr.txt", self.limits, cleanup, watch, cgroup)
 
     # -- the submission
 
@@ -273,14 +281,17 @@ class Sandbox:
         tasks = work.tasks
         outcomes = {t.task_id: TaskOutcome(t.task_id) for t in tasks}
         remaining = list(tasks)
-        budget = self.limits.timeout
+        budget = self.limits.timeout  # CPU seconds the submission's children may still use
         info: dict[str, Any] = {"children": 0}
         while remaining:
             info["children"] += 1
             child = self._start(private, work, remaining)
             current: TaskOutcome | None = None
-            phase, deadline, started = "start", time.monotonic() + STARTUP_TIMEOUT, time.monotonic()
+            phase = "start"
+            deadline = Deadline(float("inf"), time.monotonic() + STARTUP_TIMEOUT)  # not the student's time
+            cpu_started = 0.0
             ended = None
+            oom = False
             try:
                 while True:
                     status = child.read(deadline)
@@ -289,7 +300,6 @@ class Sandbox:
                         break
                     header, blobs = child.pop()
                     kind = header.get("kind")
-                    now = time.monotonic()
                     if kind in ("hello", "importing", "fatal") and phase != "start":
                         ended = "protocol"  # only the runner sends these, before any student code runs
                         break
@@ -299,7 +309,8 @@ class Sandbox:
                         ended = "fatal: " + str(header.get("error"))[:500]
                         break
                     elif kind == "importing":
-                        phase, started, deadline = "import", now, now + budget
+                        phase, cpu_started = "import", child.cpu_seconds()
+                        deadline = child.deadline(budget)
                     elif kind == "import_error":
                         for t in remaining:
                             o = outcomes[t.task_id]
@@ -308,17 +319,18 @@ class Sandbox:
                         remaining = []
                         break
                     elif kind == "task_start":
+                        now_cpu = child.cpu_seconds()
                         if phase == "import":
-                            budget -= now - started
+                            budget -= now_cpu - cpu_started
                         tid = header.get("task")
                         if phase not in ("import", "between") or not remaining or tid != remaining[0].task_id:
                             ended = "protocol"
                             break
                         current = outcomes[tid]
-                        phase, started = "task", now
+                        phase, cpu_started = "task", now_cpu
                         # the tasks share the time; the own-cache reruns (last) get what is left
                         n_tasks = sum(1 for t in remaining if not t.own_cache)
-                        deadline = now + max(budget, 0.0) / (n_tasks if not remaining[0].own_cache else 1)
+                        deadline = child.deadline(budget / (n_tasks if not remaining[0].own_cache else 1))
                     elif kind == "case" and current is not None and header.get("task") == current.task_id:
                         if header.get("index") != len(current.cases):
                             ended = "protocol"
@@ -329,17 +341,20 @@ class Sandbox:
                     elif kind == "stopped" and current is not None:
                         current.status, current.stopped_at = Status.BUDGET, len(current.cases)
                     elif kind == "task_end" and current is not None and header.get("task") == current.task_id:
-                        current.seconds = now - started
-                        budget -= now - started
+                        used = child.cpu_seconds() - cpu_started
+                        current.seconds = used
+                        budget -= used
                         remaining.pop(0)
                         current, phase = None, "between"
-                        deadline = now + max(budget, 0.0)
+                        deadline = child.deadline(budget)
                     elif kind == "done":
                         break
                     else:
                         ended = "protocol"
                         break
             finally:
+                used = child.cpu_seconds() - cpu_started if phase in ("import", "task") else 0.0
+                oom = child.cgroup is not None and child.cgroup.out_of_memory()
                 how = child.stop()
             if ended is None and remaining:
                 ended = "protocol"  # "done" before every task ended: never run the same tasks again
@@ -356,20 +371,23 @@ class Sandbox:
                 break
             what = {"timeout": Status.TIMEOUT, "overflow": Status.PROTOCOL, "protocol": Status.PROTOCOL}
             what = what.get(ended, Status.CRASHED)  # eof, or "disk": the fallback's folder grew too large
+            if oom and what == Status.CRASHED:
+                what, ended = Status.MEMORY, "memory"  # the kernel killed it at the cgroup's memory limit
+            limit = child.limit_hit if what == Status.TIMEOUT else None
             if phase == "import":
                 for t in remaining:
                     o = outcomes[t.task_id]
-                    o.status = what
-                    o.error = describe(
-                        ended if ended == "disk" else what, how, self.limits, "while importing"
-                    )
+                    o.status, o.limit = what, limit
+                    kind = ended if ended in ("disk", "memory") else what
+                    o.error = describe(kind, how, self.limits, "while importing", limit)
                 break
             victim = current if current is not None else outcomes[remaining[0].task_id]
-            victim.status = what
+            victim.status, victim.limit = what, limit
             victim.stopped_at = len(victim.cases)
             where = f"during case {len(victim.cases) + 1}"
-            victim.error = describe(ended if ended == "disk" else what, how, self.limits, where)
-            victim.seconds = time.monotonic() - started
-            budget -= victim.seconds
+            kind = ended if ended in ("disk", "memory") else what
+            victim.error = describe(kind, how, self.limits, where, limit)
+            victim.seconds = used
+            budget -= used
             remaining = [t for t in remaining if t.task_id != victim.task_id]
         return [outcomes[t.task_id] for t in tasks], info

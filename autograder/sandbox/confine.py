@@ -36,13 +36,13 @@ import stat
 import subprocess
 import sys
 import sysconfig
-import tempfile
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import child
+from autograder.sandbox import cgroups, syscalls
+from autograder.sandbox.cgroups import ChildCgroup
 
 UID_BASE = 64000  # dedicated user ids for fallback children, when running as root: UID_BASE + slot
 INSIDE_UID = 1000  # the uid/gid a child has inside bubblewrap's user namespace
@@ -58,14 +58,14 @@ _LIBC = ctypes.CDLL(None, use_errno=True)
 class Limits:
     """Resource limits of one submission's child processes."""
 
-    timeout: float = 60.0  # wall-clock seconds for all of a submission's tasks (import included)
+    timeout: float = 60.0  # CPU seconds of the children for all of a submission's tasks (import included)
     memory_mb: int = 1024  # RLIMIT_AS
     fsize_mb: int = 64  # RLIMIT_FSIZE: largest file the child may write
     disk_mb: int = 64  # size of the writable tmpfs (bubblewrap)
     output_mb: int = 64  # bytes the child may send back, in all
     nofile: int = 256  # RLIMIT_NOFILE
     nproc: int = 64  # processes and threads of one child (pids cgroup; RLIMIT_NPROC with its own uid)
-    task_budget: float = 20.0  # cases not started after this many seconds of a task fail (as in nbgrader)
+    task_budget: float = 20.0  # cases not started after this many CPU seconds of a task fail (as in nbgrader)
 
 
 @dataclass
@@ -77,7 +77,7 @@ class SandboxMode:
     landlock: int  # Landlock ABI, 0 if none
     uid: int | None  # fallback: dedicated user id base (root only), None to keep the grader's uid
     drop_caps: bool  # fallback as root without a dedicated uid: drop every capability
-    cgroup: str | None  # the pids cgroup folder children are put in, None if none
+    cgroup: cgroups.Layout | None  # where each child gets its control groups, None if nowhere
     confined: bool  # whether student code is kept from the grader's files
     description: str
     advice: list[str] = field(default_factory=list)  # one line each: what is missing and the fix
@@ -180,65 +180,10 @@ def _probe_bwrap() -> tuple[str | None, str]:
     return None, f"bubblewrap cannot make namespaces here ({why}); {fix}"
 
 
-@functools.lru_cache(maxsize=1)
-def seccomp_filter() -> bytes | None:
-    """The seccomp program (BPF, as libseccomp exports it) every child runs under; None without
-    libseccomp or its binding (``pip install pyseccomp``; Debian ``libseccomp2``)."""
-    try:
-        import pyseccomp as sc
-    except (ImportError, OSError):
-        return None
-    import errno
-
-    deny = sc.ERRNO(errno.EPERM)
-    f = sc.SyscallFilter(defaction=sc.ALLOW)
-    denied = [
-        "socket", "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root",
-        "chroot", "bpf", "keyctl", "add_key", "request_key", "unshare", "setns", "kexec_load",
-        "kexec_file_load", "init_module", "finit_module", "delete_module", "perf_event_open",
-        "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register", "open_by_handle_at",
-        "name_to_handle_at", "swapon", "swapoff", "reboot", "syslog", "acct", "settimeofday",
-        "clock_settime", "adjtimex", "quotactl", "fanotify_init", "pidfd_getfd", "kcmp", "move_mount",
-        "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "chmod", "fchmod",
-        "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat", "utime", "utimes",
-        "utimensat", "futimesat", "setxattr", "lsetxattr", "fsetxattr", "removexattr",
-        "lremovexattr", "fremovexattr", "mknod", "mknodat",
-    ]  # fmt: skip
-    for name in denied:
-        try:
-            f.add_rule(deny, name)
-        except (ValueError, RuntimeError, OSError):
-            pass  # a system call this kernel or libseccomp does not know
-    f.add_rule(deny, "socketpair", sc.Arg(0, sc.NE, 1))  # AF_UNIX pairs only
-    f.add_rule(deny, "prlimit64", sc.Arg(0, sc.NE, 0))  # its own limits only
-    for flag in (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000):
-        f.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
-    f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # flags out of reach of a filter: glibc falls back
-    with tempfile.TemporaryFile() as fh:
-        f.export_bpf(fh)
-        fh.seek(0)
-        return fh.read()
-
-
-def _cgroup_base() -> str | None:
-    """A pids cgroup folder the grader may make children's cgroups in (root, cgroup v1 or v2)."""
-    for base in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup"):
-        folder = os.path.join(base, "cnnlab-grader")
-        try:
-            if base == "/sys/fs/cgroup" and "pids" not in Path(base, "cgroup.controllers").read_text():
-                continue
-            os.makedirs(folder, exist_ok=True)
-            if base == "/sys/fs/cgroup":
-                Path(base, "cgroup.subtree_control").write_text("+pids")  # v2: let children count
-            probe = os.path.join(folder, f"probe-{os.getpid()}")
-            os.mkdir(probe)
-            ok = os.path.exists(os.path.join(probe, "pids.max"))
-            os.rmdir(probe)
-            if ok:
-                return folder
-        except OSError:
-            continue
-    return None
+def seccomp_filter(startup: bool = False) -> bytes | None:
+    """The seccomp program of every child (the allow list of :mod:`.syscalls`); ``startup``: the
+    one bubblewrap loads, which also lets it start Python."""
+    return syscalls.program(startup)
 
 
 @functools.lru_cache(maxsize=4)
@@ -251,7 +196,7 @@ def sandbox_mode(uid_base: int = UID_BASE, bubblewrap: bool | None = None) -> Sa
     bpf = seccomp_filter()
     abi = child.landlock_abi()
     is_root = os.geteuid() == 0
-    cgroup = _cgroup_base() if is_root else None
+    cgroup = cgroups.detect()
     advice = []
     parts = []
     if bwrap:
@@ -266,7 +211,8 @@ def sandbox_mode(uid_base: int = UID_BASE, bubblewrap: bool | None = None) -> Sa
     )
     uid = uid_base if not bwrap and is_root and interpreter_public and _free_uids(uid_base) else None
     if bpf:
-        parts.append("seccomp (no sockets, ptrace, prlimit of others, mount, chmod, ...)")
+        n = len(syscalls.ALLOWED)
+        parts.append(f"seccomp (an allow list of {n} system calls: no processes, sockets, ...)")
     else:
         advice.append("note: no seccomp filter: pip install pyseccomp (and Debian's libseccomp2)")
     if abi:
@@ -276,10 +222,11 @@ def sandbox_mode(uid_base: int = UID_BASE, bubblewrap: bool | None = None) -> Sa
     elif not bwrap and is_root:
         why = "the Python installation is not readable by other users" if not interpreter_public else "taken"
         parts.append(f"uid 0 with every capability dropped (no dedicated user id: {why})")
-    parts.append("rlimits" + (" + a pids cgroup per child" if cgroup else ""))
-    if cgroup is None and (bwrap or uid is None):
+    parts.append("rlimits" + (f" + {cgroup.describe()}" if cgroup else ""))
+    if cgroup is None:
         advice.append(
-            "note: no pids cgroup (not root, or none writable): a fork bomb is bounded by time only"
+            "note: no cgroups (not root, or none writable): CPU time is counted per process, memory by "
+            "the address-space limit, and shared memory (memfd_create) is refused"
         )
     confined = bool(bwrap) or (bool(abi) and bool(bpf)) or uid is not None
     if not confined:
@@ -293,54 +240,12 @@ def sandbox_mode(uid_base: int = UID_BASE, bubblewrap: bool | None = None) -> Sa
 # --------------------------------------------------------------------------- starting a child
 
 
-class ChildCgroup:
-    """A pids cgroup of its own for one child (removed, its processes killed, by :meth:`close`)."""
-
-    def __init__(self, base: str | None, nproc: int) -> None:
-        self.path: str | None = None
-        if base is None:
-            return
-        path = os.path.join(base, uuid.uuid4().hex[:12])
-        try:
-            os.mkdir(path)
-            Path(path, "pids.max").write_text(str(nproc))
-            self.path = path
-        except OSError:
-            self.path = None
-
-    def enter(self) -> None:
-        """Called in the child before it execs: it and everything it forks count here."""
-        if self.path:
-            with open(os.path.join(self.path, "cgroup.procs"), "w") as fh:
-                fh.write(str(os.getpid()))
-
-    def close(self) -> None:
-        if not self.path:
-            return
-        for _ in range(50):
-            try:
-                pids = [int(p) for p in Path(self.path, "cgroup.procs").read_text().split()]
-            except OSError:
-                break
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        try:
-            os.rmdir(self.path)
-        except OSError:
-            pass
-
-
 def preexec(limits: Limits, uid: int | None, cgroup: ChildCgroup) -> Callable[[], None]:
     """What runs in the child between fork and exec: death with the parent, the rlimits, the
-    cgroup, and (fallback) the dedicated user id."""
+    cgroups, and (fallback) the dedicated user id."""
     memory = limits.memory_mb * 2**20
     fsize = limits.fsize_mb * 2**20
-    cpu = int(limits.timeout) + 5
+    cpu = int(limits.timeout) + 5  # the parent stops it at the budget; this is the backstop
 
     def run() -> None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

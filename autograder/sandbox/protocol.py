@@ -36,7 +36,8 @@ class TaskOutcome:
     status: str = Status.OK
     error: str | None = None  # import error / missing function / crash description
     stopped_at: int | None = None  # cases run before a time limit stopped the task
-    seconds: float = 0.0
+    seconds: float = 0.0  # CPU seconds the task used
+    limit: str | None = None  # which time limit stopped it: "cpu" (its own CPU time) or "wall" (waiting)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,42 @@ class TaskSpec:
     own_cache: bool = False  # run the backward on the cache of the student's own forward instead
 
 
+WALL_FACTOR, WALL_SLACK = 3.0, 10.0  # a child waiting (not computing) is stopped after 3x its budget + 10 s
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When the parent stops a child: its own CPU time reaching ``cpu`` (seconds), or the clock
+    (``time.monotonic()``) reaching ``wall``, a child that waits instead of computing."""
+
+    cpu: float
+    wall: float
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of process ``pid`` and all its descendants (threads included; reaped children
+    too), from ``/proc``: where no cgroup counts a child's time."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        times[int(entry)] = sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+    total, stack = 0.0, [pid]
+    while stack:
+        p = stack.pop()
+        total += times.get(p, 0.0)
+        stack += children.get(p, [])
+    return total
+
+
 class Child:
     """One running child process (already started) and the frames it has sent."""
 
@@ -78,8 +115,11 @@ class Child:
         limits: Limits,
         cleanup: Any,
         watch: Path | None = None,
+        cgroup: Any = None,
     ) -> None:
         self.proc = proc
+        self.cgroup = cgroup  # its control groups (cgroups.ChildCgroup), which count its CPU time
+        self.limit_hit: str | None = None  # "cpu" or "wall" after read() returned "timeout"
         self.watch = watch  # fallback: the writable folder, whose size the parent keeps under disk_mb
         self.limits = limits
         self.stderr_path = stderr_path
@@ -89,20 +129,36 @@ class Child:
         self.frames: list[tuple[dict[str, Any], list[bytes]]] = []
         self.eof = False
 
-    def read(self, deadline: float) -> str:
-        """Read until a frame arrives, EOF or ``deadline``: ``frame``, ``eof``, ``timeout``,
-        ``overflow`` (more than ``output_mb`` in all, or a malformed frame) or ``disk`` (the
-        fallback's folder grew past ``disk_mb``; checked five times a second)."""
+    def cpu_seconds(self) -> float:
+        """CPU time the child (all its threads) has used so far: from its cgroup, else ``/proc``."""
+        counted = self.cgroup.cpu_seconds() if self.cgroup is not None else None
+        return counted if counted is not None else _tree_cpu_seconds(self.proc.pid)
+
+    def deadline(self, cpu_seconds: float) -> Deadline:
+        """The deadline ``cpu_seconds`` of the child's own CPU time from now."""
+        cpu_seconds = max(cpu_seconds, 0.0)
+        wall = time.monotonic() + cpu_seconds * WALL_FACTOR + WALL_SLACK
+        return Deadline(self.cpu_seconds() + cpu_seconds, wall)
+
+    def read(self, deadline: Deadline) -> str:
+        """Read until a frame arrives, EOF or ``deadline``: ``frame``, ``eof``, ``timeout`` (then
+        :attr:`limit_hit` says which), ``overflow`` (more than ``output_mb`` in all, or a malformed
+        frame) or ``disk`` (the fallback's folder grew past ``disk_mb``). The CPU time and the folder
+        are checked five times a second."""
         fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
         while not self.frames:
             if self.eof:
                 return "eof"
-            left = deadline - time.monotonic()
+            left = deadline.wall - time.monotonic()
             if left <= 0:
+                self.limit_hit = "wall"
+                return "timeout"
+            if deadline.cpu != float("inf") and self.cpu_seconds() >= deadline.cpu:
+                self.limit_hit = "cpu"
                 return "timeout"
             if self.watch is not None and _folder_bytes(self.watch) > self.limits.disk_mb * 2**20:
                 return "disk"
-            ready, _, _ = select.select([fd], [], [], min(left, 0.2 if self.watch else 1.0))
+            ready, _, _ = select.select([fd], [], [], min(left, 0.2))
             if not ready:
                 continue
             data = os.read(fd, 1 << 16)
@@ -171,9 +227,19 @@ def _folder_bytes(folder: Path) -> int:
     return total
 
 
-def describe(what: str, how: str, limits: Limits, where: str) -> str:
+def describe(what: str, how: str, limits: Limits, where: str, limit: str | None = None) -> str:
+    if what == Status.TIMEOUT and limit == "wall":
+        return (
+            f"your code waited without computing for longer than the time limit allows {where} "
+            f"({limits.timeout:g} s of CPU time for the submission; a sleep, or a blocked read?)"
+        )
     if what == Status.TIMEOUT:
-        return f"the time limit ({limits.timeout:g} s for the submission) ran out {where} (an endless loop?)"
+        return (
+            f"the time limit ({limits.timeout:g} s of CPU time for the submission) ran out {where} "
+            "(an endless loop?)"
+        )
+    if what == "memory":
+        return f"your code used more than the memory limit of {limits.memory_mb} MB {where}"
     if what == Status.CRASHED:
         return (
             f"your code ended the grading process {where} "

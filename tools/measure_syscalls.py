@@ -1,0 +1,103 @@
+"""Measure the system calls a grading child makes: the evidence behind the seccomp allow list.
+
+``python -m tools.measure_syscalls`` grades the reference solution of every assignment with the real
+batch grader's judge (every task, the full hidden-case suite, plus the backward tasks' second run on
+the student's own cache), each child run under ``strace -f`` (Debian package ``strace``) in the
+fallback sandbox with seccomp switched off, and prints the system calls the children made, with
+counts, and which of them ``autograder/sandbox/syscalls.py`` does not allow. A student's submission
+that raises, runs out of memory or prints is graded too, so the error paths are measured as well.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import re
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from autograder import sandbox
+from autograder.batch import judge
+from autograder.manifest import load_manifest
+from autograder.reference import ROOT, load_reference
+from autograder.sample_students import reference_variant
+from autograder.sandbox import confine, syscalls
+
+CALL = re.compile(r"^(?:\[pid\s+\d+\]\s+|\d+\s+)?([a-z_0-9]+)\(")
+ERRORS = """
+def conv2d_forward(x, w, b, stride=1, pad=0):
+    print("a student's print", x.shape)
+    big = [bytearray(2**20) for _ in range(2000)]  # MemoryError under the address-space limit
+    return big
+"""
+
+
+def _jobs(trace_dir: Path) -> list[judge.Job]:
+    tasks = load_reference().tasks.TASKS
+    release = judge.Release.read(ROOT / "cnnlab")
+    jobs = []
+    for name, assignment in load_manifest().items():
+        for variant in ("reference", "errors"):
+            files = {}
+            for rel in assignment.files:
+                module = Path(rel).stem
+                text = reference_variant(module, None, ())
+                if variant == "errors" and module == "conv":
+                    text += ERRORS
+                files[rel] = text.encode()
+            rows = [(t, tasks[t].module, tasks[t].function, float(p)) for t, p in assignment.points.items()]
+            jobs.append(
+                judge.Job(
+                    f"{variant}", name, "key", {t: 1234 for t in assignment.points}, rows, files, [], None,
+                    None, "none", sandbox.Limits(timeout=120, memory_mb=600), release,
+                )
+            )  # fmt: skip
+    return jobs
+
+
+def measure() -> collections.Counter[str]:
+    """System call name -> number of calls, over every child of every job."""
+    if shutil.which("strace") is None:
+        sys.exit("strace is not installed (Debian: apt-get install strace)")
+    trace_dir = Path(tempfile.mkdtemp(prefix="cnnlab-strace-"))
+    mode = dataclasses.replace(confine.sandbox_mode(bubblewrap=False), seccomp=False)
+
+    class Traced(sandbox.Sandbox):
+        def __init__(self, release_pkg, limits, slot=0, mode_=None):  # noqa: ANN001
+            super().__init__(release_pkg, limits, slot, mode)
+
+        @staticmethod
+        def wrapper() -> list[str]:
+            return ["strace", "-f", "-qq", "-o", str(trace_dir / f"trace-{uuid.uuid4().hex}")]
+
+    sandbox.Sandbox = Traced  # type: ignore[misc]
+    counts: collections.Counter[str] = collections.Counter()
+    try:
+        for job in _jobs(trace_dir):
+            row = judge.grade_job(job)
+            points = {t: r["points"] for t, r in row["tasks"].items()}
+            print(f"{job.assignment} {job.student}: {points}", file=sys.stderr)
+        for path in trace_dir.iterdir():
+            for line in path.read_text(errors="replace").splitlines():
+                m = CALL.match(line)
+                if m:
+                    counts[m.group(1)] += 1
+    finally:
+        shutil.rmtree(trace_dir, ignore_errors=True)
+    return counts
+
+
+def main() -> None:
+    counts = measure()
+    allowed = set(syscalls.ALLOWED) | set(syscalls.STARTUP_ONLY)
+    for name, n in sorted(counts.items()):
+        print(f"{name:24} {n:8d}{'' if name in allowed else '   NOT ALLOWED'}")
+    missing = sorted(set(counts) - allowed)
+    print(f"{len(counts)} system calls used; not in the allow list: {', '.join(missing) or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
