@@ -80,6 +80,8 @@ files = reference.ReferenceFiles(tuple((k, bytes.fromhex(v)) for k, v in json.lo
 ref = reference.use(files)
 from autograder import cases  # the judge's case code imports the reference: the one sent
 out["reference"] = [ref.__name__, ref.__file__, reference.load_reference() is ref, cases.TASK_IDS]
+folder = Path(ref.__file__).parent
+out["private"] = [oct(p.stat().st_mode & 0o777) for p in (folder, folder.parent)]
 print(json.dumps(out))
 """
 
@@ -116,6 +118,7 @@ def test_the_installed_grader_runs_without_the_checkout(machine: Path, tmp_path:
     assert name.startswith("cnnlab_reference_") and name != "cnnlab"
     assert not Path(file).is_relative_to(ROOT) and not Path(file).is_relative_to(venv)
     assert active and task_ids == list(load_manifest_tasks())
+    assert out["private"] == ["0o700", "0o700"]  # only the worker's user can read the reference
 
 
 def load_manifest_tasks() -> list[str]:
