@@ -456,3 +456,26 @@ def test_in_a_kernel_each_figure_is_shown_once_with_alt_then_its_summary():
         assert len(alt.split()) >= 8
         assert out.data["image/png"] and f"base64,{out.data['image/png']}" in out.data["text/html"]
         assert re.search(r'<img [^>]*alt="[^"]{20,}"', out.data["text/html"])
+
+
+def test_the_book_build_refuses_a_figure_without_alt_text():
+    """tools/book.py stops on an image output with no alt in its metadata or an <img> without alt."""
+    from tools.book import undescribed_figures
+
+    def nb(*outputs):
+        return {
+            "cells": [
+                {"cell_type": "markdown", "source": "# T"},
+                {"cell_type": "code", "outputs": list(outputs)},
+            ]
+        }
+
+    png = {"image/png": "iVBOR"}
+    good = {
+        "data": {**png, "text/html": '<img alt="a bar chart" src="x">'},
+        "metadata": {"image/png": {"alt": "a"}},
+    }
+    assert undescribed_figures(nb(good, {"output_type": "stream", "text": "x = 1"})) == []
+    assert undescribed_figures(nb({"data": png, "metadata": {}})) == ["cell 1, output 0"]
+    bad_html = {"data": {**png, "text/html": '<img src="x">'}, "metadata": {"image/png": {"alt": "a"}}}
+    assert undescribed_figures(nb(good, bad_html)) == ["cell 1, output 1"]
