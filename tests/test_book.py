@@ -92,8 +92,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture
 def page(browser, server):
-    """A page that may load only from the book's own origin (``page.blocked`` lists the rest)."""
-    context, page = offline_page(browser, (server + "/",), {"width": 1280, "height": 900}, TIMEOUT_MS)
+    """A page that may load only from the book's own origin and data: URLs (the figures are inline PNGs);
+    ``page.blocked`` lists the rest."""
+    context, page = offline_page(browser, (server + "/", "data:"), {"width": 1280, "height": 900}, TIMEOUT_MS)
     page.js_errors = []
     page.on("pageerror", lambda e: page.js_errors.append(str(e)))
     try:
@@ -373,7 +374,9 @@ def test_wide_formulas_and_solution_code_stay_in_view(browser, server, width):
     """At 1,400 px every display formula fits its column; on a 390 px phone each one fits or scrolls
     inside the column with a visible scrollbar; nothing sticks out of the column. The solutions' code
     wraps instead of clipping long lines."""
-    context, page = offline_page(browser, (server + "/",), {"width": width, "height": 900}, TIMEOUT_MS)
+    context, page = offline_page(
+        browser, (server + "/", "data:"), {"width": width, "height": 900}, TIMEOUT_MS
+    )
     try:
         with _screenshot_on_failure(page):
             widest = None
