@@ -204,10 +204,10 @@ def axe_violations(page) -> list[dict]:
     )
 
 
-# Every heading of the page in document order (level, text), and every <img> of the article with its alt.
+# Every heading of the page in document order (level, text), shown or not (a print-only copy of the title
+# counts: a static audit sees it), and every <img> of the article with its alt.
 OUTLINE_JS = """() => ({
     headings: [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')]
-        .filter(h => h.getClientRects().length > 0 || h.closest('article'))
         .map(h => [Number(h.tagName[1]), h.textContent.trim().slice(0, 60)]),
     images: [...document.querySelectorAll('article img')]
         .map(i => ({src: (i.getAttribute('src') || '').slice(0, 60), alt: i.getAttribute('alt')})),

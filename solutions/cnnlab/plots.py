@@ -636,7 +636,8 @@ _EQUIVARIANCE_TITLE = r"$|f(\mathrm{shift}\,x) - \mathrm{shift}\,f(x)|$"
 def _plain(title: str) -> str:
     """A matplotlib title in words: TeX markup dropped."""
     text = re.sub(r"\\mathrm\{(\w+)\}", r"\1", title)
-    text = re.sub(r"\\[,;!]|\\(?=[a-zA-Z])|[$]", "", text)
+    text = re.sub(r"\\[,;!]", " ", text)  # TeX spaces
+    text = re.sub(r"\\(?=[a-zA-Z])|[$]", "", text)
     return _one_line(text.replace("{", "").replace("}", ""))
 
 
