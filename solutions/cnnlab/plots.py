@@ -148,8 +148,10 @@ def _matrix(a: Any, digits: int = 3) -> str:
     return "[" + ", ".join(_values(row, digits, limit=a.shape[1]) for row in a) + "]"
 
 
-def _names(names: Sequence[str]) -> str:
-    return ", ".join(str(n) for n in names)
+def _names(names: Any) -> str:
+    """The names in a list: separated by commas, or by semicolons when a name holds a comma."""
+    names = [str(n) for n in names]
+    return ("; " if any("," in n for n in names) else ", ").join(names)
 
 
 def _shape(a: np.ndarray) -> str:
@@ -282,8 +284,8 @@ def plot_convolution_vs_correlation(x: np.ndarray, w: np.ndarray) -> Figure:
     alt = (
         f"Five stem plots stacked over one index axis: the signal x ({len(x)} values), the filter w "
         f"({len(w)} values), the flipped filter w reversed, the full convolution of x and w and the full "
-        f"cross-correlation of x and w ({len(conv_out)} values each). The convolution is the "
-        "cross-correlation with the filter flipped, so the two bottom rows differ in shape."
+        f"cross-correlation of x and w ({len(conv_out)} values each). The convolution slides the "
+        "flipped filter over x, the cross-correlation the filter as it is."
     )
     summary = (
         f"x = {_values(x)}; w = {_values(w)}; convolution = {_values(conv_out)}; "
@@ -785,7 +787,7 @@ def plot_grad_norm_vs_depth(
         f"against its depth L from {depths[0]} to {depths[-1]}, one line per skip weight lambda "
         f"({lams}), each with its own marker"
         + (", and the prediction lambda to the power L as thin dashed black lines" if predicted else "")
-        + ". Below lambda = 1 the gradient shrinks with depth, above it grows, at 1 it stays level."
+        + ". The prediction shrinks with depth below lambda = 1, grows above it and stays level at 1."
     )
     summary = f"gradient norm at depth {depths[0]} -> {depths[-1]}: " + "; ".join(
         f"lam {lam:g}: {_fmt(v[0])} -> {_fmt(v[-1])}" for lam, v in norms.items()
