@@ -26,7 +26,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from chromium import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, offline_page
+from chromium import CHROMIUM_ARGS, SCREENSHOTS, axe_source, chromium_path, offline_page
 
 from autograder.reference import load_reference
 
@@ -179,7 +179,6 @@ def _images(page) -> list[dict]:
     )
 
 
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SEVERE = ("serious", "critical")
 
 
@@ -189,10 +188,8 @@ def axe_violations(page) -> list[dict]:
     ``axe.min.js`` comes from npm's axe-core (``npm ci``; pinned by package-lock.json) and is put into
     the page as a script, so the page needs no network.
     """
-    if not AXE.is_file():
-        pytest.fail(f"{AXE.relative_to(ROOT)} is missing: run `npm ci` (package.json pins axe-core)")
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.add_script_tag(content=AXE.read_text())
+        page.add_script_tag(content=axe_source())
     return page.evaluate(
         """async () => {
             const result = await axe.run(document, {resultTypes: ['violations']});
