@@ -19,6 +19,7 @@ The browser half (axe-core on the book and in JupyterLab, the keyboard-only test
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import json
 import os
@@ -173,6 +174,12 @@ SAMPLES: dict[str, tuple[Callable[[], object], list[str]]] = {
 }
 
 
+@functools.cache
+def _figure(name: str):
+    """The figure of ``SAMPLES[name]``, made once (closing it in pyplot leaves it readable)."""
+    return SAMPLES[name][0]()
+
+
 def _plot_functions() -> list[str]:
     tree = ast.parse(Path(plots.__file__).read_text())
     return sorted(n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("plot_"))
@@ -188,8 +195,7 @@ FILE_NAME = re.compile(r"^\S+\.(png|jpe?g|svg|gif|pdf)$", re.IGNORECASE)
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_figure_has_alt_text_and_a_summary_of_its_numbers(name):
-    call, expected = SAMPLES[name]
-    fig = call()
+    fig, expected = _figure(name), SAMPLES[name][1]
     text = plots.figure_text(fig)
     assert text is not None, f"{name} attaches no alt text (plots.describe)"
     alt, summary = text.alt, text.summary
@@ -250,7 +256,7 @@ def _drawn_colours(fig) -> tuple[list[tuple[str, object]], list[str]]:
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_figure_colours_come_from_the_safe_cycle_and_maps(name):
-    fig = SAMPLES[name][0]()
+    fig = _figure(name)
     colours, cmaps = _drawn_colours(fig)
     bad = sorted({f"{kind}: {mcolors.to_hex(c, keep_alpha=False)}" for kind, c in colours if not _allowed(c)})
     assert not bad, f"{name} draws colours outside the safe cycle: {bad}"
@@ -275,7 +281,7 @@ def _legend_styles(ax) -> list[tuple[str, object]]:
 def test_series_differ_in_more_than_colour(name):
     """Lines differ in marker or line style, bars in hatching: a reader who cannot tell the colours
     apart still tells the series apart."""
-    fig = SAMPLES[name][0]()
+    fig = _figure(name)
     for ax in fig.axes:
         styles = _legend_styles(ax)
         kinds = [s for _, s in styles]
