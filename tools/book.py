@@ -12,7 +12,9 @@ The book is static HTML, built with jupyter-book 1.x (Sphinx) with no network:
 3. Every notebook is executed with nbclient against the reference: ``import cnnlab`` in the kernel is
    ``solutions/cnnlab`` (``solutions/`` ahead of the repository root on ``PYTHONPATH``; its visible
    checks read the release's ``check_cases.json``, which ``make release`` writes). Every
-   figure and number is in the book, and a cell that raises stops the build.
+   figure and number is in the book, and a cell that raises stops the build. So does a figure without
+   alt text: every image output must carry ``alt`` in its metadata (``cnnlab.plots`` gives each figure
+   one, and an ``<img alt>`` that the book shows; see issue 23).
 4. MathJax 3 is served from the book itself, not a CDN: ``npm ci`` (run here when ``node_modules/mathjax``
    is missing) installs the version ``package-lock.json`` pins.
 5. ``jupyter-book build`` renders the folder; the HTML replaces ``_build/book/``.
@@ -238,8 +240,36 @@ def execute_notebook(path: str, reference: str) -> tuple[str, float]:
     except CellExecutionError as err:
         raise BookError(f"{Path(path).name}: a cell failed against the reference:\n{err}") from None
     drop_widgets(nb)
+    missing = undescribed_figures(nb)
+    if missing:
+        raise BookError(
+            f"{Path(path).name}: figures without alt text (draw them with cnnlab.plots, or give them "
+            f"plots.describe and plots.show): {missing}"
+        )
     nbformat.write(nb, path)
     return Path(path).name, time.perf_counter() - start
+
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+
+
+def undescribed_figures(nb) -> list[str]:
+    """Where ``nb`` (executed) has an image output without alt text: ``cell N, output M`` each.
+
+    An image is described when its metadata has a non-empty ``alt`` and, if the output also has
+    ``text/html`` (what the book shows), that HTML's every ``<img>`` has an ``alt`` too.
+    """
+    missing = []
+    for n, cell in enumerate(nb["cells"]):
+        for m, out in enumerate(cell.get("outputs", []) if cell["cell_type"] == "code" else []):
+            data, meta = out.get("data", {}), out.get("metadata", {})
+            for mime in (t for t in IMAGE_TYPES if t in data):
+                alt = str(meta.get(mime, {}).get("alt", "")).strip()
+                imgs = re.findall(r"<img\b[^>]*>", str(data.get("text/html", "")), re.IGNORECASE)
+                if not alt or any(not re.search(r'\balt="[^"]+"', img) for img in imgs):
+                    missing.append(f"cell {n}, output {m}")
+                    break
+    return missing
 
 
 def drop_widgets(nb) -> None:
