@@ -250,8 +250,46 @@ def use_fixed_secret(root: Path) -> None:
     path.chmod(0o600)
 
 
+def demo_batch(root: Path, manifest: dict[str, Assignment], log=print) -> dict[str, float]:
+    """The batch grader (:mod:`autograder.batch`) on every assignment of the demo's course, without
+    writing the gradebook (nbgrader's scores stay there); the total per student."""
+    from autograder.batch import BatchError, Options, grade_assignment
+
+    totals: dict[str, float] = dict.fromkeys(STUDENTS, 0.0)
+    for name in manifest:
+        options = Options(gradebook=False, force=True, progress=False, log=lambda s: None)
+        try:
+            result = grade_assignment(name, root, options)
+        except BatchError as err:
+            log(f"{name}: the batch grader could not run: {err}")
+            continue
+        for row in result.rows:
+            totals[row["student"]] = totals.get(row["student"], 0.0) + float(row["total"])
+        errors = [r["student"] for r in result.grader_errors]
+        log(
+            f"graded {name}: {len(result.rows)} submissions in {result.seconds:.1f} s"
+            + (f" (grader errors: {', '.join(errors)})" if errors else "")
+        )
+    return totals
+
+
+def compare_totals(table: Table, batch_totals: dict[str, float]) -> str:
+    """Each student's total from nbgrader and from the batch grader, side by side."""
+    head = ["student", "nbgrader", "batch grader"]
+    body = [[s, _fmt(table.total(s)), _fmt(batch_totals.get(s, 0.0))] for s in table.rows]
+    top = _fmt(sum(table.max_points.values()))
+    lines = ["Total points per student, by each grader:", "", text_table(head, body, ["(max)", top, top])]
+    differ = [s for s in table.rows if abs(table.total(s) - batch_totals.get(s, 0.0)) > 1e-6]
+    if differ:
+        lines.append(f"the graders disagree on: {', '.join(differ)} (see each grader's feedback)")
+    else:
+        lines.append("both graders agree on every student")
+    return "\n".join(lines)
+
+
 def demo(root: Path | None = None, verbose: bool = False, log=print) -> Table:
-    """Release, fabricate the sample students, autograde, feedback, export, and print the table."""
+    """Release, fabricate the sample students, autograde with nbgrader, feedback, export, the table;
+    then the batch grader on the same submissions, and both graders' totals side by side."""
     root = Path(root or course_root())
     t0 = time.perf_counter()
     manifest = load_manifest()
@@ -271,20 +309,20 @@ def demo(root: Path | None = None, verbose: bool = False, log=print) -> Table:
         )
     prepare_root(root, fresh=True)
     use_fixed_secret(root)
-    log("[1/5] release: assemble source/, nbgrader generate_assignment, release check")
+    log("[1/6] release: assemble source/, nbgrader generate_assignment, release check")
     release(root, manifest, verbose, log=lambda s: log(f"  {s}"))
-    log(f"[2/5] fabricate sample submissions: {', '.join(STUDENTS)}")
+    log(f"[2/6] fabricate sample submissions: {', '.join(STUDENTS)}")
     for student in fabricate(root, STUDENTS, manifest):
         log(f"  {student:<8} {load_sample(student).description}")
-    log("[3/5] nbgrader autograde (one command per student, all assignments)")
+    log("[3/6] nbgrader autograde (one command per student, all assignments)")
     runs = autograde(root, STUDENTS, verbose, log)
-    log("[4/5] nbgrader generate_feedback")
+    log("[4/6] nbgrader generate_feedback")
     fb = generate_feedback(root, verbose)
     if not fb.ok:
         log(f"  generate_feedback reported errors (exit {fb.returncode}):")
         for line in summarize(fb.problems())[:20]:
             log(f"      {line}")
-    log("[5/5] nbgrader export")
+    log("[5/6] nbgrader export")
     csv_path = export_csv(root, verbose)
     table = grade_table(root, STUDENTS, manifest)
     log("")
@@ -297,6 +335,11 @@ def demo(root: Path | None = None, verbose: bool = False, log=print) -> Table:
         csv_total = sum(v for (s, _), v in totals.items() if s == student)
         if abs(csv_total - table.total(student)) > 1e-9:
             log(f"warning: {student}: the exported CSV total {csv_total:g} differs from the table")
+    log("[6/6] the batch grader (the path for untrusted code: each submission sandboxed), next to nbgrader")
+    batch_totals = demo_batch(root, manifest, log=lambda s: log(f"  {s}"))
+    log("")
+    log(compare_totals(table, batch_totals))
+    log("")
     graded = [r for r in runs if r.assignments]
     n_sub = sum(len(r.assignments) for r in graded)
     secs = sum(r.seconds for r in graded)
@@ -305,6 +348,7 @@ def demo(root: Path | None = None, verbose: bool = False, log=print) -> Table:
         "(one nbgrader start-up per student included)"
     )
     log(f"grades CSV (nbgrader export): {csv_path}")
+    log(f"batch grader: {root / 'batch'}/<assignment>/grades.csv, feedback/<student>.md, summary.md")
     log(
         f"feedback HTML: {root / 'feedback'}/<student>/<assignment>/<notebook>.html "
         f"({len(feedback_files(root))} files)"

@@ -72,3 +72,19 @@ def test_make_demo_grades_with_both_graders_and_runs_no_benchmark():
     commands = done.stdout
     assert "bench" not in commands, f"make demo must not run a benchmark:\n{commands}"
     assert "-m autograder demo" in commands, commands
+
+
+def test_the_demo_prints_both_graders_totals_side_by_side():
+    from autograder.course import Table, compare_totals
+
+    table = Table(
+        tasks=["1.1", "1.2"],
+        max_points={"1.1": 2.0, "1.2": 3.0},
+        rows={"ada": {"1.1": 2.0, "1.2": 3.0}, "bobby": {"1.1": 0.0, "1.2": "?"}},
+    )
+    text = compare_totals(table, {"ada": 5.0, "bobby": 3.0})
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines() if line[:1].isalpha()}
+    assert rows["ada"] == ["5", "5"] and rows["bobby"] == ["0", "3"], text
+    assert "nbgrader" in text and "batch grader" in text
+    assert "disagree on: bobby" in text, text
+    assert "agree on every student" in compare_totals(table, {"ada": 5.0, "bobby": 0.0})
