@@ -73,6 +73,7 @@ check-release: $(STAMP)
 	$(PY) -m tools.build --check
 
 demo: $(STAMP)
+	test -f node_modules/mathjax/es5/tex-svg-full.js || npm ci --no-audit --no-fund  # MathJax for the feedback HTML
 	$(PY) -m tools.build --check
 	$(PY) -m autograder demo
 

@@ -125,3 +125,15 @@ else:
 # --- feedback --------------------------------------------------------------------------------------
 # nbgrader's feedback shows the restored hidden tests unless they are cleared again.
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# MathJax inlined from node_modules (npm ci), not loaded from a CDN: feedback renders offline. Only for
+# GenerateFeedback's exporter (nested config), so formgrader and the other commands are unchanged.
+_feedback = _load_module("feedback_assets")
+_nbgrader_templates = Path(importlib.util.find_spec("nbgrader").origin).parent / "server_extensions"
+c.GenerateFeedback.HTMLExporter.template_name = "cnnlab_feedback"
+c.GenerateFeedback.HTMLExporter.extra_template_basedirs = [
+    str(HERE / "templates"),
+    str(_nbgrader_templates / "formgrader" / "templates"),
+]
+c.GenerateFeedback.HTMLExporter.filters = {"cnnlab_inline_mathjax": _feedback.inline_mathjax}
+if _feedback.mathjax_problem() and "generate_feedback" in sys.argv[1:2]:
+    print(f"[cnnlab] warning: {_feedback.mathjax_problem()}", file=sys.stderr)
