@@ -21,10 +21,10 @@ import re
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import database
+from autograder import database, provenance
 from autograder.manifest import Assignment, ManifestError, load_manifest
 from autograder.markers import LEAK_MARKERS
 from autograder.messages import text_table
@@ -161,6 +161,9 @@ class Table:
     tasks: list[str]  # task IDs, in manifest order
     max_points: dict[str, float]
     rows: dict[str, dict[str, float | str]]
+    #: which grader wrote each submission's scores: ``graders[student][assignment]`` is
+    #: ``provenance.NBGRADER`` or ``provenance.BATCH`` (absent: nothing graded)
+    graders: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def points(self, student: str, task: str) -> float:
         """The task's points, 0 when it was not submitted or not graded."""
@@ -182,10 +185,22 @@ class Table:
             text.append(f"{NOT_SUBMITTED} not submitted")
         if NOT_GRADED in marks:
             text.append(
-                f"{NOT_GRADED} no score: nbgrader could not grade this cell (check cell deleted, notebook "
-                "not readable) and flagged it for manual grading; counted as 0"
+                f"{NOT_GRADED} no score: nbgrader could not grade this notebook (not readable) and flagged "
+                "it for manual grading; counted as 0"
             )
+        text += self.graded_by()
         return "\n".join(text)
+
+    def graded_by(self) -> list[str]:
+        """Which grader wrote the scores: one line if one grader wrote them all, else one per grader
+        naming the submissions (``student assignment``) it wrote."""
+        by: dict[str, list[str]] = {}
+        for student, assignments in self.graders.items():
+            for assignment, grader in assignments.items():
+                by.setdefault(grader, []).append(f"{student} {assignment}")
+        if len(by) == 1:
+            return [f"scores written by: {next(iter(by))} (every submission)"]
+        return [f"scores written by {grader}: {', '.join(subs)}" for grader, subs in sorted(by.items())]
 
 
 def _fmt(value: float | str) -> str:
@@ -207,6 +222,7 @@ def grade_table(
     tasks = [t for a in manifest.values() for t in a.tasks]
     max_points = {t: float(p) for a in manifest.values() for t, p in a.points.items()}
     rows: dict[str, dict[str, float | str]] = {}
+    graders: dict[str, dict[str, str]] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy's SAWarning noise
         with Gradebook(db_url(root), "cnnlab") as gb:
@@ -218,6 +234,9 @@ def grade_table(
                     except MissingEntry:
                         row.update(dict.fromkeys(assignment.tasks, NOT_SUBMITTED))
                         continue
+                    grader = provenance.grader_of(root, student, name, assignment.notebooks)
+                    if grader:
+                        graders.setdefault(student, {})[name] = grader
                     for task in assignment.tasks:
                         grade_id = "task" + task.replace(".", "_")
                         row[task] = NOT_GRADED
@@ -229,7 +248,7 @@ def grade_table(
                             if grade.auto_score is not None or grade.manual_score is not None:
                                 row[task] = float(grade.score)
                 rows[student] = row
-    return Table(tasks, max_points, rows)
+    return Table(tasks, max_points, rows, graders)
 
 
 def feedback_files(root: Path) -> list[Path]:

@@ -122,6 +122,17 @@ else:
 
     c.AssignLatePenalties.plugin_class = CnnlabLatePenalty
 
+# --- a deleted check cell: restored from the gradebook and graded, by both graders ---------------------
+# The course's rule (README, "Grading"): a check cell deleted from a submitted notebook is put back from
+# the source notebook (nbgrader's own OverwriteCells.add_missing_cells) and graded like any other, with
+# a first line saying so; the batch grader grades every task from cnnlab/ anyway and says the same in
+# its feedback. Without this nbgrader left the task ungraded, for manual grading.
+c.OverwriteCells.add_missing_cells = True
+c.OverwriteCells.missing_cell_notification = (
+    "This check cell ({cell_id}) was missing from your notebook: it was restored from the course's "
+    "notebook and graded.\n"
+)
+
 # --- feedback --------------------------------------------------------------------------------------
 # nbgrader's feedback shows the restored hidden tests unless they are cleared again.
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
