@@ -22,6 +22,8 @@ pytest.importorskip("nbclient")
 
 from tools import book  # noqa: E402
 
+pytestmark = pytest.mark.slow  # kernels that never answer: three 5 s waits
+
 MUTE_THEN_REAL = """\
 import os, sys, time
 count = sys.argv[1]
