@@ -299,10 +299,17 @@ def compare_totals(table: Table, batch_totals: dict[str, float]) -> str:
     top = _fmt(sum(table.max_points.values()))
     lines = ["Total points per student, by each grader:", "", text_table(head, body, ["(max)", top, top])]
     differ = [s for s in table.rows if abs(table.total(s) - batch_totals.get(s, 0.0)) > 1e-6]
-    if differ:
-        lines.append(f"the graders disagree on: {', '.join(differ)} (see each grader's feedback)")
-    else:
+    if not differ:
         lines.append("both graders agree on every student")
+        return "\n".join(lines)
+    lines.append(f"the graders disagree on: {', '.join(differ)} (see each grader's feedback)")
+    for student in differ:
+        ungraded = [t for t in table.tasks if table.rows[student][t] == NOT_GRADED]
+        if ungraded:
+            lines.append(
+                f"  {student}: nbgrader left {', '.join(ungraded)} for manual grading ({NOT_GRADED}, an "
+                "unreadable notebook); the batch grader graded the code in cnnlab/"
+            )
     return "\n".join(lines)
 
 

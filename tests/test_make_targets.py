@@ -87,4 +87,5 @@ def test_the_demo_prints_both_graders_totals_side_by_side():
     assert rows["ada"] == ["5", "5"] and rows["bobby"] == ["0", "3"], text
     assert "nbgrader" in text and "batch grader" in text
     assert "disagree on: bobby" in text, text
+    assert "bobby: nbgrader left 1.2 for manual grading" in text, text
     assert "agree on every student" in compare_totals(table, {"ada": 5.0, "bobby": 0.0})
