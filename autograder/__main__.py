@@ -3,7 +3,8 @@
 Commands (the course root is ``autograder/course``, or ``$CNNLAB_COURSE_ROOT``):
 
 * ``demo``: from scratch: release, fabricate the sample students, autograde, feedback, export, and
-  print the points per task per student (``make demo``);
+  print the points per task per student; then grade the same submissions with the batch grader and
+  print both graders' totals side by side (``make demo``);
 * ``release``: assemble ``source/``, ``nbgrader generate_assignment`` all assignments, and check
   that nothing of the solutions reached ``release/``;
 * ``check-release``: only that check, on an existing ``release/``;
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show nbgrader's full output")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="release, fabricate samples, autograde, feedback, export, table")
+    sub.add_parser("demo", help="release, fabricate samples, nbgrader and the batch grader, tables")
     sub.add_parser("release", help="assemble source/, generate_assignment, release check")
     sub.add_parser("check-release", help="check an existing release/ for leaked solutions")
     fab = sub.add_parser("fabricate", help="write the sample submissions")

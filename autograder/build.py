@@ -156,8 +156,12 @@ def release_notebook(nb: dict) -> dict:
 
 
 def dump_notebook(nb: dict) -> str:
-    """nbformat's on-disk layout: sorted keys, one-space indent, trailing newline."""
-    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    """Exactly what JupyterLab saves, so that opening a notebook changes nothing: nbformat's writer
+    (sorted keys, one-space indent, ``source`` as a list of lines) and a trailing newline."""
+    import nbformat
+
+    text = nbformat.writes(nbformat.from_dict(nb), version=nbformat.NO_CONVERT)
+    return text if text.endswith("\n") else text + "\n"
 
 
 def build() -> dict[Path, str]:

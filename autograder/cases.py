@@ -12,6 +12,9 @@
 * :func:`restored_functions` is the grading-isolation rule both graders apply.
 * :func:`visible_cases` is the content of ``cnnlab/check_cases.json`` (written by the build).
 
+Partial credit: each case is worth the same; within a case of a multi-part result (``dx, dw, db``),
+each right part earns an equal share (:mod:`autograder.partial`, the rule both graders apply).
+
 Tolerance: float results must agree with the reference to a relative error
 ``max|got - expected| / max(|got| + |expected|) <= 1e-7`` (``judge.RTOL``); ints exactly.
 """
@@ -29,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder import mistakes
+from autograder import mistakes, partial
 from autograder.inputs import VISIBLE_SEED, Case, task_inputs, task_rng
 from autograder.reference import load_reference
 
@@ -217,8 +220,14 @@ def grade_runs(
                 messages, found = _diagnoses(task_id, judged, ref, checks)
             except Exception as exc:  # never lose points because a diagnosis failed
                 messages = [f"{len(judged) - n_passed} cases failed (no diagnosis: {type(exc).__name__})"]
-    fraction = n_passed / n_total if n_total else 0.0
-    return GradeResult(fraction, n_passed, n_total, messages + notes, found)
+        # partial credit per part of a multi-part result (autograder/partial.py: the rule)
+        credit = sum(
+            partial.case_credit(task_id, got, exp, mut, _passes(task_id, got, exp, mut, checks), checks)
+            for _, got, exp, mut in judged
+        )
+        parts = partial.parts_line(task_id, judged, checks)
+    fraction = credit / n_total if n_total else 0.0
+    return GradeResult(fraction, n_passed, n_total, ([parts] if parts else []) + messages + notes, found)
 
 
 def describe_cache(cache: Any) -> str:
@@ -314,10 +323,10 @@ def task_report(task_id: str, result: GradeResult, maximum: float) -> tuple[floa
     grader's feedback shows): a summary line, then one ``- `` item per message."""
     points = clamp_points(maximum * result.fraction, maximum)
     task = _task(task_id)
-    lines = [
-        f"Task {task_id} {task.function}: passed {result.n_passed} of {result.n_total} hidden cases: "
-        f"{points:g} of {maximum:g} points."
-    ]
+    partly = result.fraction * result.n_total - result.n_passed > 1e-9
+    summary = f"passed {result.n_passed} of {result.n_total} hidden cases"
+    summary += ", others in part" if partly else ""
+    lines = [f"Task {task_id} {task.function}: {summary}: {points:g} of {maximum:g} points."]
     lines += ["- " + message.replace("\n", "\n  ") for message in result.messages]
     return points, lines
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import database
+from autograder import database, provenance
 from autograder.manifest import Assignment, ManifestError, load_manifest
 from autograder.markers import LEAK_MARKERS
 from autograder.messages import text_table
@@ -162,6 +162,9 @@ class Table:
     max_points: dict[str, float]
     rows: dict[str, dict[str, float | str]]
     penalties: dict[str, float] = field(default_factory=dict)  # late penalty per student (all assignments)
+    #: which grader wrote each submission's scores: ``graders[student][assignment]`` is
+    #: ``provenance.NBGRADER`` or ``provenance.BATCH`` (absent: nothing graded)
+    graders: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def points(self, student: str, task: str) -> float:
         """The task's points, 0 when it was not submitted or not graded."""
@@ -200,10 +203,22 @@ class Table:
             text.append(f"{NOT_SUBMITTED} not submitted")
         if NOT_GRADED in marks:
             text.append(
-                f"{NOT_GRADED} no score: nbgrader could not grade this cell (check cell deleted, notebook "
-                "not readable) and flagged it for manual grading; counted as 0"
+                f"{NOT_GRADED} no score: nbgrader could not grade this notebook (not readable) and flagged "
+                "it for manual grading; counted as 0"
             )
+        text += self.graded_by()
         return "\n".join(text)
+
+    def graded_by(self) -> list[str]:
+        """Which grader wrote the scores: one line if one grader wrote them all, else one per grader
+        naming the submissions (``student assignment``) it wrote."""
+        by: dict[str, list[str]] = {}
+        for student, assignments in self.graders.items():
+            for assignment, grader in assignments.items():
+                by.setdefault(grader, []).append(f"{student} {assignment}")
+        if len(by) == 1:
+            return [f"scores written by: {next(iter(by))} (every submission)"]
+        return [f"scores written by {grader}: {', '.join(subs)}" for grader, subs in sorted(by.items())]
 
 
 def _fmt(value: float | str) -> str:
@@ -226,6 +241,7 @@ def grade_table(
     max_points = {t: float(p) for a in manifest.values() for t, p in a.points.items()}
     rows: dict[str, dict[str, float | str]] = {}
     penalties: dict[str, float] = {}
+    graders: dict[str, dict[str, str]] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy's SAWarning noise
         with Gradebook(db_url(root), "cnnlab") as gb:
@@ -239,6 +255,9 @@ def grade_table(
                         continue
                     late = float(submission.late_submission_penalty or 0.0)
                     penalties[student] = penalties.get(student, 0.0) + late
+                    grader = provenance.grader_of(root, student, name, assignment.notebooks)
+                    if grader:
+                        graders.setdefault(student, {})[name] = grader
                     for task in assignment.tasks:
                         grade_id = "task" + task.replace(".", "_")
                         row[task] = NOT_GRADED
@@ -250,7 +269,7 @@ def grade_table(
                             if grade.auto_score is not None or grade.manual_score is not None:
                                 row[task] = float(grade.score)
                 rows[student] = row
-    return Table(tasks, max_points, rows, penalties)
+    return Table(tasks, max_points, rows, penalties=penalties, graders=graders)
 
 
 def feedback_files(root: Path) -> list[Path]:
@@ -266,14 +285,59 @@ def use_fixed_secret(root: Path) -> None:
     gets a random secret on first use instead."""
     from autograder.secret import GRADERS, secret_path
 
-    for grader in GRADERS:
+    for grader in GRADERS:  # one value for both paths here: the demo compares their totals side by side
         path = secret_path(root, grader)
-        path.write_text(f"{DEMO_SECRET} ({grader})\n")
+        path.write_text(DEMO_SECRET + "\n")
         path.chmod(0o600)
 
 
+def demo_batch(root: Path, manifest: dict[str, Assignment], log=print) -> dict[str, float]:
+    """The batch grader (:mod:`autograder.batch`) on every assignment of the demo's course, without
+    writing the gradebook (nbgrader's scores stay there); the total per student."""
+    from autograder.batch import BatchError, Options, grade_assignment
+
+    totals: dict[str, float] = dict.fromkeys(STUDENTS, 0.0)
+    for name in manifest:
+        options = Options(gradebook=False, force=True, progress=False, log=lambda s: None)
+        try:
+            result = grade_assignment(name, root, options)
+        except BatchError as err:
+            log(f"{name}: the batch grader could not run: {err}")
+            continue
+        for row in result.rows:
+            totals[row["student"]] = totals.get(row["student"], 0.0) + float(row["total"])
+        errors = [r["student"] for r in result.grader_errors]
+        log(
+            f"graded {name}: {len(result.rows)} submissions in {result.seconds:.1f} s"
+            + (f" (grader errors: {', '.join(errors)})" if errors else "")
+        )
+    return totals
+
+
+def compare_totals(table: Table, batch_totals: dict[str, float]) -> str:
+    """Each student's total from nbgrader and from the batch grader, side by side."""
+    head = ["student", "nbgrader", "batch grader"]
+    body = [[s, _fmt(table.total(s)), _fmt(batch_totals.get(s, 0.0))] for s in table.rows]
+    top = _fmt(sum(table.max_points.values()))
+    lines = ["Total points per student, by each grader:", "", text_table(head, body, ["(max)", top, top])]
+    differ = [s for s in table.rows if abs(table.total(s) - batch_totals.get(s, 0.0)) > 1e-6]
+    if not differ:
+        lines.append("both graders agree on every student")
+        return "\n".join(lines)
+    lines.append(f"the graders disagree on: {', '.join(differ)} (see each grader's feedback)")
+    for student in differ:
+        ungraded = [t for t in table.tasks if table.rows[student][t] == NOT_GRADED]
+        if ungraded:
+            lines.append(
+                f"  {student}: nbgrader left {', '.join(ungraded)} for manual grading ({NOT_GRADED}, an "
+                "unreadable notebook); the batch grader graded the code in cnnlab/"
+            )
+    return "\n".join(lines)
+
+
 def demo(root: Path | None = None, verbose: bool = False, log=print) -> Table:
-    """Release, fabricate the sample students, autograde, feedback, export, and print the table."""
+    """Release, fabricate the sample students, autograde with nbgrader, feedback, export, the table;
+    then the batch grader on the same submissions, and both graders' totals side by side."""
     root = Path(root or course_root())
     t0 = time.perf_counter()
     manifest = load_manifest()
@@ -293,20 +357,20 @@ def demo(root: Path | None = None, verbose: bool = False, log=print) -> Table:
         )
     prepare_root(root, fresh=True)
     use_fixed_secret(root)
-    log("[1/5] release: assemble source/, nbgrader generate_assignment, release check")
+    log("[1/6] release: assemble source/, nbgrader generate_assignment, release check")
     release(root, manifest, verbose, log=lambda s: log(f"  {s}"))
-    log(f"[2/5] fabricate sample submissions: {', '.join(STUDENTS)}")
+    log(f"[2/6] fabricate sample submissions: {', '.join(STUDENTS)}")
     for student in fabricate(root, STUDENTS, manifest):
         log(f"  {student:<8} {load_sample(student).description}")
-    log("[3/5] nbgrader autograde (one command per student, all assignments)")
+    log("[3/6] nbgrader autograde (one command per student, all assignments)")
     runs = autograde(root, STUDENTS, verbose, log)
-    log("[4/5] nbgrader generate_feedback")
+    log("[4/6] nbgrader generate_feedback")
     fb = generate_feedback(root, verbose)
     if not fb.ok:
         log(f"  generate_feedback reported errors (exit {fb.returncode}):")
         for line in summarize(fb.problems())[:20]:
             log(f"      {line}")
-    log("[5/5] nbgrader export")
+    log("[5/6] nbgrader export")
     csv_path = export_csv(root, verbose)
     table = grade_table(root, STUDENTS, manifest)
     log("")
@@ -319,6 +383,11 @@ def demo(root: Path | None = None, verbose: bool = False, log=print) -> Table:
         csv_total = sum(v for (s, _), v in totals.items() if s == student)
         if abs(csv_total - table.total(student)) > 1e-9:
             log(f"warning: {student}: the exported CSV total {csv_total:g} differs from the table")
+    log("[6/6] the batch grader (the path for untrusted code: each submission sandboxed), next to nbgrader")
+    batch_totals = demo_batch(root, manifest, log=lambda s: log(f"  {s}"))
+    log("")
+    log(compare_totals(table, batch_totals))
+    log("")
     graded = [r for r in runs if r.assignments]
     n_sub = sum(len(r.assignments) for r in graded)
     secs = sum(r.seconds for r in graded)
@@ -327,6 +396,7 @@ def demo(root: Path | None = None, verbose: bool = False, log=print) -> Table:
         "(one nbgrader start-up per student included)"
     )
     log(f"grades CSV (nbgrader export): {csv_path}")
+    log(f"batch grader: {root / 'batch'}/<assignment>/grades.csv, feedback/<student>.md, summary.md")
     log(
         f"feedback HTML: {root / 'feedback'}/<student>/<assignment>/<notebook>.html "
         f"({len(feedback_files(root))} files)"

@@ -125,6 +125,29 @@ else:
 
     c.AssignLatePenalties.plugin_class = CnnlabLatePenalty
 
+# --- a deleted check cell: restored from the gradebook and graded, by both graders ---------------------
+# The course's rule (README, "Grading"): a check cell deleted from a submitted notebook is put back from
+# the source notebook (nbgrader's own OverwriteCells.add_missing_cells) and graded like any other, with
+# a first line saying so; the batch grader grades every task from cnnlab/ anyway and says the same in
+# its feedback. Without this nbgrader left the task ungraded, for manual grading.
+c.OverwriteCells.add_missing_cells = True
+c.OverwriteCells.missing_cell_notification = (
+    "This check cell ({cell_id}) was missing from your notebook: it was restored from the course's "
+    "notebook and graded.\n"
+)
+
 # --- feedback --------------------------------------------------------------------------------------
 # nbgrader's feedback shows the restored hidden tests unless they are cleared again.
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# MathJax inlined from node_modules (npm ci), not loaded from a CDN: feedback renders offline. Only for
+# GenerateFeedback's exporter (nested config), so formgrader and the other commands are unchanged.
+_feedback = _load_module("feedback_assets")
+_nbgrader_templates = Path(importlib.util.find_spec("nbgrader").origin).parent / "server_extensions"
+c.GenerateFeedback.HTMLExporter.template_name = "cnnlab_feedback"
+c.GenerateFeedback.HTMLExporter.extra_template_basedirs = [
+    str(HERE / "templates"),
+    str(_nbgrader_templates / "formgrader" / "templates"),
+]
+c.GenerateFeedback.HTMLExporter.filters = {"cnnlab_inline_mathjax": _feedback.inline_mathjax}
+if _feedback.mathjax_problem() and "generate_feedback" in sys.argv[1:2]:
+    print(f"[cnnlab] warning: {_feedback.mathjax_problem()}", file=sys.stderr)

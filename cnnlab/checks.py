@@ -23,11 +23,13 @@ This module is provided: you do not need to read or change it. The comparison an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import linecache
 import os
 import re
 import sys
+import traceback
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -361,6 +363,88 @@ def student_traceback(exc: BaseException) -> BaseException:
     return exc.with_traceback(new)
 
 
+def _check_failed(message: str, student_error: BaseException | None = None) -> AssertionError:
+    """The ``AssertionError`` of a failed check: ``str()`` is the diagnosis.
+
+    In a notebook only the diagnosis is shown, after the student's frames when the student's code
+    raised (``student_error``): IPython's ``_render_traceback_`` protocol replaces the usual
+    traceback, which would run through this file. The cell still ends in an error, so nbgrader's
+    Validate fails; pytest and plain Python see an ordinary ``AssertionError``.
+    """
+    failed = AssertionError(message)
+    before = student_lines(student_error) + [""] if student_error is not None else []
+    failed._render_traceback_ = lambda: before + message.splitlines()  # type: ignore[attr-defined]
+    return failed
+
+
+def student_lines(exc: BaseException) -> list[str]:
+    """``exc`` as a short traceback: only the frames in the student's files (none: just the error
+    line); a ``SyntaxError`` as file, line, caret and message."""
+    if isinstance(exc, SyntaxError):
+        text = traceback.format_exception_only(type(exc), exc)
+        return "".join(text).rstrip("\n").splitlines()
+    files = _student_files()
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.realpath(f.filename) in files]
+    text = ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
+    text += traceback.format_exception_only(type(exc), exc)
+    return "".join(text).rstrip("\n").splitlines()
+
+
+def _shown_short(exc: BaseException) -> BaseException:
+    """``exc`` (a stub's ``NotImplementedError``, an error in the student's file) as raised by
+    :func:`check_task`: same type and message, shown in a notebook as :func:`student_lines`. A
+    ``SyntaxError`` becomes the check's ``AssertionError`` (IPython renders every ``SyntaxError``
+    its own way, with the frames that compiled the file), and is not shown again by
+    :func:`report_broken_files`."""
+    if isinstance(exc, SyntaxError):
+        where = f"{exc.filename}, line {exc.lineno}" if exc.filename else "your file"
+        with contextlib.suppress(OSError, TypeError, ValueError):
+            _REPORTED.add((str(exc.filename), os.stat(str(exc.filename)).st_mtime))
+        failed = AssertionError(f"{where}: {exc.msg} (SyntaxError)")
+        failed._render_traceback_ = lambda: student_lines(exc)  # type: ignore[attr-defined]
+        return failed
+    exc._render_traceback_ = lambda: student_lines(exc)  # type: ignore[attr-defined]
+    return exc
+
+
+_REPORTED: set[tuple[str, float]] = set()  # (file, mtime) of the broken files already shown
+
+
+def report_broken_files(info: Any = None) -> None:
+    """IPython's ``pre_run_cell`` hook (registered by :func:`register_ipython_hook`): a student file
+    that does not compile is shown once per save, short (file, line, caret, message), on stderr.
+
+    The notebooks run ``%autoreload 2 --hide-errors``, so this is the only report of such an error
+    in an ordinary cell; a check cell (one calling ``check_task``) reports it itself, once.
+    """
+    if os.environ.get("NBGRADER_EXECUTION") == "autograde" or "check_task(" in (
+        getattr(info, "raw_cell", "") or ""
+    ):
+        return
+    for module in student_modules():
+        path = module.__file__
+        try:
+            key = (str(path), os.stat(str(path)).st_mtime)
+            if key in _REPORTED:
+                continue
+            compile(Path(str(path)).read_bytes(), str(path), "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            _REPORTED.add(key)
+            print("\n".join(student_lines(exc)), file=sys.stderr)
+        except (OSError, ValueError, TypeError):
+            continue
+
+
+def register_ipython_hook() -> None:
+    """Register :func:`report_broken_files` in the running IPython shell, once; nothing outside IPython."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    if shell is None or getattr(shell, "_cnnlab_hook", False):
+        return
+    shell.events.register("pre_run_cell", report_broken_files)
+    shell._cnnlab_hook = True
+
+
 def check_task(task_id: str) -> None:
     """Run the visible checks of one task (e.g. ``"2.1"``).
 
@@ -370,7 +454,8 @@ def check_task(task_id: str) -> None:
     Prints one line when everything passes. Otherwise raises ``AssertionError`` saying which check
     failed, what differs, and which known mistake it looks like; cases that fail the same way are
     counted, not repeated. A function that is still a stub raises its ``NotImplementedError`` ("Task
-    2.1: implement conv2d_forward in cnnlab/conv.py"). Tracebacks show only the lines of your files.
+    2.1: implement conv2d_forward in cnnlab/conv.py"). In a notebook a failure shows only the
+    message and the lines of your files that raised (a syntax error: file, line, caret and message).
 
     While nbgrader autogrades (``NBGRADER_EXECUTION=autograde``) nothing is raised: the diagnosis is
     printed, so that the hidden grading in the same cell still runs.
@@ -399,10 +484,10 @@ def check_task(task_id: str) -> None:
             reload_student_modules()
             report = run_checks(task_id)
         except Exception as exc:  # a syntax error in the file, a stub's NotImplementedError, ...
-            raise student_traceback(exc) from None
+            raise _shown_short(student_traceback(exc)) from None
         if report.failures:
-            cause = report.first_exception
-            raise AssertionError(report.message()) from (cause and student_traceback(cause))
+            cause = report.first_exception and student_traceback(report.first_exception)
+            raise _check_failed(report.message(), cause) from cause
     print(f"Task {task_id} {task.function}: all {report.n_checks} checks passed.")
 
 
@@ -438,6 +523,11 @@ __all__ = [
     "reload_student_modules",
     "split_result",
     "student_modules",
+    "register_ipython_hook",
+    "report_broken_files",
+    "student_lines",
     "student_traceback",
     "to_json",
 ]
+
+register_ipython_hook()

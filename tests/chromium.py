@@ -94,3 +94,26 @@ def evidence_on_failure(page, log: Path, prefix: str = "cnnlab-browser-failure-"
         shutil.copy2(log, shots / log.name)
         message = str(err) if isinstance(err, AssertionError) else f"{type(err).__name__}: {err}"
         pytest.fail(f"{message}\nscreenshot and server log in {shots}", pytrace=False)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_source() -> str:
+    """axe-core's ``axe.min.js`` (npm, pinned by package-lock.json), to put into a page as a script.
+
+    Runs ``npm ci`` first when it is missing (as ``make book`` does for MathJax); fails when it cannot.
+    """
+    if not AXE.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail(
+                f"{AXE.relative_to(ROOT)} is missing and npm is not installed: install npm, run `npm ci`"
+            )
+        proc = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=ROOT, capture_output=True, text=True
+        )
+        if proc.returncode != 0 or not AXE.is_file():
+            pytest.fail(f"npm ci did not install axe-core:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return AXE.read_text()

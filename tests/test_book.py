@@ -5,7 +5,9 @@ http.server on 127.0.0.1 and opens every page in headless Chromium (Debian's ``c
 Playwright) with every request outside that origin blocked. Checks: the landing page links to every
 notebook; the formulas are typeset by the vendored MathJax (``mjx-container``, its fonts loaded); every
 figure loads; no cell output is an error; each task has a "Show solution" dropdown, collapsed by default,
-holding the reference function.
+holding the reference function. Accessibility (issue 23): axe-core (npm, pinned by package-lock.json,
+injected into each page) finds no serious or critical violation on any page of the book; each page has
+one H1 and no skipped heading levels; every figure has alt text that is not a file name.
 
 Skipped when Playwright or Chromium is missing (``apt-get install chromium``; never ``playwright install``).
 """
@@ -16,6 +18,7 @@ import contextlib
 import functools
 import http.server
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -23,7 +26,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from chromium import CHROMIUM_ARGS, SCREENSHOTS, chromium_path, offline_page
+from chromium import CHROMIUM_ARGS, SCREENSHOTS, axe_source, chromium_path, offline_page
 
 from autograder.reference import load_reference
 
@@ -89,8 +92,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture
 def page(browser, server):
-    """A page that may load only from the book's own origin (``page.blocked`` lists the rest)."""
-    context, page = offline_page(browser, (server + "/",), {"width": 1280, "height": 900}, TIMEOUT_MS)
+    """A page that may load only from the book's own origin and data: URLs (the figures are inline PNGs);
+    ``page.blocked`` lists the rest."""
+    context, page = offline_page(browser, (server + "/", "data:"), {"width": 1280, "height": 900}, TIMEOUT_MS)
     page.js_errors = []
     page.on("pageerror", lambda e: page.js_errors.append(str(e)))
     try:
@@ -173,6 +177,79 @@ def _images(page) -> list[dict]:
             return imgs.map(img => ({src: img.getAttribute('src'), width: img.naturalWidth}));
         }"""
     )
+
+
+SEVERE = ("serious", "critical")
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's violations on the page as it is now: id, impact, help and the first few nodes.
+
+    ``axe.min.js`` comes from npm's axe-core (``npm ci``; pinned by package-lock.json) and is put into
+    the page as a script, so the page needs no network.
+    """
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=axe_source())
+    return page.evaluate(
+        """async () => {
+            const result = await axe.run(document, {resultTypes: ['violations']});
+            return result.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help, count: v.nodes.length,
+                nodes: v.nodes.slice(0, 4).map(n => n.target.join(' ') + ': ' + n.html.slice(0, 160)),
+            }));
+        }"""
+    )
+
+
+# Every heading of the page in document order (level, text), shown or not (a print-only copy of the title
+# counts: a static audit sees it), and every <img> of the article with its alt.
+OUTLINE_JS = """() => ({
+    headings: [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')]
+        .map(h => [Number(h.tagName[1]), h.textContent.trim().slice(0, 60)]),
+    images: [...document.querySelectorAll('article img')]
+        .map(i => ({src: (i.getAttribute('src') || '').slice(0, 60), alt: i.getAttribute('alt')})),
+})"""
+
+FILE_NAME = re.compile(r"^\S+\.(png|jpe?g|svg|gif)$", re.IGNORECASE)
+
+
+def _audit(page, name: str) -> None:
+    """axe: no serious or critical violation; one H1, no skipped level; alt text on every figure."""
+    _wait_typeset(page)
+    severe = [v for v in axe_violations(page) if v["impact"] in SEVERE]
+    _check(
+        page,
+        not severe,
+        f"{name}: axe-core finds serious or critical violations:\n{json.dumps(severe, indent=1)}",
+    )
+    outline = page.evaluate(OUTLINE_JS)
+    levels = [lvl for lvl, _ in outline["headings"]]
+    _check(page, levels.count(1) == 1, f"{name}: {levels.count(1)} H1 headings: {outline['headings']}")
+    skips = [
+        (a, b) for a, b in zip(outline["headings"], outline["headings"][1:], strict=False) if b[0] > a[0] + 1
+    ]
+    _check(page, not skips, f"{name}: skipped heading levels: {skips}")
+    no_alt = [
+        i for i in outline["images"] if not (i["alt"] or "").strip() or FILE_NAME.match(i["alt"].strip())
+    ]
+    _check(page, not no_alt, f"{name}: figures without alt text (or a file name as alt): {no_alt}")
+
+
+def test_every_book_page_passes_axe_with_one_h1_and_described_figures(page, server, book):
+    """Every HTML page of the book (the landing page, the notebooks, search and index pages)."""
+    pages = sorted(
+        str(p.relative_to(book))
+        for p in book.rglob("*.html")
+        if not p.relative_to(book).parts[0].startswith("_")
+        and 'http-equiv="refresh"' not in p.read_text().lower()  # index.html: a redirect to the root page
+    )
+    _check(page, {f"{nb}.html" for nb in NOTEBOOKS} <= set(pages), f"notebook pages missing from {pages}")
+    with _screenshot_on_failure(page):
+        for name in pages:
+            page.goto(f"{server}/{name}", wait_until="load")
+            page.wait_for_selector("main")  # search.html has no article
+            _audit(page, name)
+    _check(page, not page.blocked, f"the book asked for outside resources: {page.blocked}")
 
 
 def test_landing_page_links_every_notebook_and_typesets(page, server):
@@ -295,7 +372,9 @@ def test_wide_formulas_and_solution_code_stay_in_view(browser, server, width):
     """At 1,400 px every display formula fits its column; on a 390 px phone each one fits or scrolls
     inside the column with a visible scrollbar; nothing sticks out of the column. The solutions' code
     wraps instead of clipping long lines."""
-    context, page = offline_page(browser, (server + "/",), {"width": width, "height": 900}, TIMEOUT_MS)
+    context, page = offline_page(
+        browser, (server + "/", "data:"), {"width": width, "height": 900}, TIMEOUT_MS
+    )
     try:
         with _screenshot_on_failure(page):
             widest = None

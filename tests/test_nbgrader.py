@@ -292,6 +292,52 @@ def test_feedback_shows_no_hidden_tests(graded: Graded) -> None:
     assert "Score: 10.0 / 10.0" in ada
 
 
+REMOTE_SCRIPT = re.compile(r"""<script\b[^>]*\bsrc\s*=\s*["']?\s*(https?:)?//""", re.I)
+
+
+def test_feedback_loads_no_remote_script(graded: Graded) -> None:
+    """Feedback renders offline: no page loads a script from the network (nbgrader's default loads
+    MathJax from a CDN); MathJax is inlined from node_modules (``npm ci``)."""
+    from autograder import feedback_assets
+
+    assert feedback_assets.mathjax_problem() is None, feedback_assets.mathjax_problem()
+    pages = course.feedback_files(graded.root)
+    assert pages
+    for page in pages:
+        text = page.read_text()
+        found = REMOTE_SCRIPT.search(text)
+        assert not found, f"{page.relative_to(graded.root)} loads a remote script: {found[0]}"
+        assert 'id="cnnlab-mathjax">' in text and "MathJax" in text, page.relative_to(graded.root)
+
+
+@pytest.mark.browser
+def test_feedback_typesets_its_formulas_with_no_network(graded: Graded) -> None:
+    """In headless Chromium with every non-file request aborted, the formulas of a feedback page are
+    typeset by the inlined MathJax, with no MathJax error, and nothing was even requested."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    from chromium import CHROMIUM_ARGS, chromium_path, offline_page
+
+    page_path = graded.root / "feedback" / "ada" / "02_conv_layer" / "02_conv_layer.html"
+    n_formulas = page_path.read_text().count("$")
+    assert n_formulas > 10, "the page has no formulas to typeset"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            context, page = offline_page(browser, ("file://",), {"width": 1200, "height": 900}, 60_000)
+            page.goto(page_path.as_uri())
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+            page.evaluate("() => MathJax.startup.promise")
+            typeset, errors = page.evaluate(
+                "() => [document.querySelectorAll('mjx-container').length,"
+                " document.querySelectorAll('mjx-merror').length]"
+            )
+            context.close()
+        finally:
+            browser.close()
+    assert typeset > 10 and errors == 0, (typeset, errors)
+    assert page.blocked == [], page.blocked
+
+
 # --- fabrication (no nbgrader) ------------------------------------------------------------------------
 
 

@@ -239,3 +239,71 @@ def test_norms_vs_depth_one_line_per_model_on_log_axis():
     ax = fig.axes[0]
     assert len(ax.lines) == 2 and ax.get_yscale() == "log"
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [1e-4, 7e-4, 7e-3])
+
+
+# --- text alternatives and display ------------------------------------------------------------------
+
+
+def test_colour_cycles_through_the_safe_colours():
+    n = len(plots.SAFE_COLOURS)
+    assert n >= 8
+    assert [plots.colour(k) for k in range(n)] == list(plots.SAFE_COLOURS)
+    assert plots.colour(n + 1) == plots.SAFE_COLOURS[1]
+
+
+def test_describe_attaches_one_line_texts_and_figure_text_reads_them():
+    fig, _ = plt.subplots()
+    assert plots.figure_text(fig) is None
+    assert plots.describe(fig, "a line\n  of text", "x = 1,\n y = 2") is fig
+    assert plots.figure_text(fig) == plots.FigureText("a line of text", "x = 1, y = 2")
+    with pytest.raises(ValueError, match="alt and summary"):
+        plots.describe(fig, "  ", "x = 1")
+
+
+def test_figure_png_and_bundle_carry_the_alt_text():
+    import base64
+    import html
+
+    fig = plots.plot_param_counts({"fc": 10, "conv": 2})
+    png = plots.figure_png(fig)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    data, metadata = plots.figure_bundle(fig)
+    alt = plots.figure_text(fig).alt
+    assert metadata == {"image/png": {"alt": alt}}
+    assert base64.b64decode(data["image/png"]).startswith(b"\x89PNG")
+    assert f'alt="{html.escape(alt, quote=True)}"' in data["text/html"]
+    assert f"base64,{data['image/png']}" in data["text/html"]
+    bare, _ = plt.subplots()
+    with pytest.raises(ValueError, match="no alt text"):
+        plots.figure_bundle(bare)
+
+
+def test_alt_text_cannot_break_out_of_the_img_tag():
+    fig, _ = plt.subplots()
+    plots.describe(fig, 'a "quoted" <b>title</b> & more', "x = 1")
+    data, _ = plots.figure_bundle(fig)
+    assert "<b>" not in data["text/html"] and "&quot;quoted&quot;" in data["text/html"]
+
+
+def test_show_outside_a_notebook_shows_nothing(capsys):
+    fig = plots.plot_timings({"loops": 0.02, "im2col": 0.001})
+    assert plots.show(fig) is fig
+    assert capsys.readouterr().out == ""
+    assert fig.number in plt.get_fignums(), "a script's figure stays open for savefig or plt.show"
+
+
+def test_show_in_a_notebook_displays_alt_then_prints_the_summary(monkeypatch, capsys):
+    display = pytest.importorskip("IPython.display")
+    shown = []
+    monkeypatch.setattr(display, "display", lambda *a, **k: shown.append((a, k)))
+    monkeypatch.setattr(plots, "_in_notebook", lambda: True)
+    fig = plots.plot_error_map(np.array([[0.0, 2.0], [0.5, 0.0]]))  # AUTO_DISPLAY: shown at once
+    ((args, kwargs),) = shown
+    assert kwargs["raw"] is True and kwargs["metadata"]["image/png"]["alt"] == plots.figure_text(fig).alt
+    assert capsys.readouterr().out == plots.figure_text(fig).summary + "\n"
+    assert fig.number not in plt.get_fignums(), "closed, so the inline backend does not draw it twice"
+    monkeypatch.setattr(plots, "AUTO_DISPLAY", False)
+    fig = plots.plot_error_map(np.ones((2, 2)))
+    assert len(shown) == 1 and capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="no alt text"):
+        plots.show(plt.subplots()[0])

@@ -12,7 +12,10 @@ The book is static HTML, built with jupyter-book 1.x (Sphinx) with no network:
 3. Every notebook is executed with nbclient against the reference: ``import cnnlab`` in the kernel is
    ``solutions/cnnlab`` (``solutions/`` ahead of the repository root on ``PYTHONPATH``; its visible
    checks read the release's ``check_cases.json``, which ``make release`` writes). Every
-   figure and number is in the book, and a cell that raises stops the build.
+   figure and number is in the book, and a cell that raises stops the build. So does a figure without
+   alt text: every image output must carry ``alt`` in its metadata (``cnnlab.plots`` gives each figure
+   one, and an ``<img alt>`` that the book shows; see issue 23). Kernels use unix sockets (no port
+   to clash on); one that does not start is started again, then the build stops, naming it.
 4. MathJax 3 is served from the book itself, not a CDN: ``npm ci`` (run here when ``node_modules/mathjax``
    is missing) installs the version ``package-lock.json`` pins.
 5. ``jupyter-book build`` renders the folder; the HTML replaces ``_build/book/``.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import atexit
 import hashlib
 import json
 import multiprocessing
@@ -67,6 +71,9 @@ MATHJAX_STATIC = "_mathjax"
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 CELL_TIMEOUT = 900  # seconds per cell (notebook 05 trains a small CNN)
+KERNEL_NAME = "python3"
+STARTUP_TIMEOUT = 60  # seconds for a kernel to answer; one that does not is started again, fresh
+KERNEL_STARTS = 3  # then the build stops, naming the notebook
 
 
 class BookError(Exception):
@@ -219,27 +226,78 @@ def kernel_env(reference: Path) -> dict[str, str]:
 
 def execute_notebook(path: str, reference: str) -> tuple[str, float]:
     """Execute the notebook at ``path`` in place, in its folder, against the package in ``reference``;
-    returns (name, seconds)."""
+    returns (name, seconds).
+
+    Kernels talk over unix sockets next to the notebook, not TCP ports, so that kernels started at
+    the same time never clash on a port. A kernel that does not answer within
+    :data:`STARTUP_TIMEOUT` seconds is started again (:data:`KERNEL_STARTS` times in all, each
+    attempt said on one line), then the build stops with one line naming the notebook."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+    from traitlets.config import Config
 
-    start = time.perf_counter()
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=CELL_TIMEOUT,
-        kernel_name="python3",
-        startup_timeout=300,
-        resources={"metadata": {"path": str(Path(path).parent)}},
-    )
-    try:
-        client.execute(env=kernel_env(Path(reference)))
-    except CellExecutionError as err:
-        raise BookError(f"{Path(path).name}: a cell failed against the reference:\n{err}") from None
+    start, name = time.perf_counter(), Path(path).name
+    started: list[bool] = []  # whether the kernel of this attempt answered (then no retry)
+    for attempt in range(1, KERNEL_STARTS + 1):
+        nb = nbformat.read(path, as_version=4)
+        ipc = str(Path(path).with_name(f".{Path(path).stem}-kernel{attempt}"))
+        started.clear()
+        client = NotebookClient(
+            nb,
+            config=Config({"KernelManager": {"transport": "ipc", "ip": ipc}}),
+            kernel_name=KERNEL_NAME,
+            timeout=CELL_TIMEOUT,
+            startup_timeout=STARTUP_TIMEOUT,
+            on_notebook_start=lambda **_: started.append(True),
+            resources={"metadata": {"path": str(Path(path).parent)}},
+        )
+        try:
+            client.execute(env=kernel_env(Path(reference)))
+            break
+        except CellExecutionError as err:
+            raise BookError(f"{name}: a cell failed against the reference:\n{err}") from None
+        except Exception as err:
+            if started:
+                raise BookError(f"{name}: the kernel failed ({type(err).__name__}: {err})") from None
+            atexit.unregister(client._cleanup_kernel)  # nbclient already stopped this kernel
+            why = f"{type(err).__name__}: {err}".splitlines()[0]
+            if attempt == KERNEL_STARTS:
+                raise BookError(
+                    f"{name}: no kernel started in {KERNEL_STARTS} attempts of {STARTUP_TIMEOUT:g} s ({why})"
+                ) from None
+            print(f"  {name}: the kernel did not start ({why}); starting a fresh one", flush=True)
     drop_widgets(nb)
+    missing = undescribed_figures(nb)
+    if missing:
+        raise BookError(
+            f"{Path(path).name}: figures without alt text (draw them with cnnlab.plots, or give them "
+            f"plots.describe and plots.show): {missing}"
+        )
     nbformat.write(nb, path)
     return Path(path).name, time.perf_counter() - start
+
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+
+
+def undescribed_figures(nb) -> list[str]:
+    """Where ``nb`` (executed) has an image output without alt text: ``cell N, output M`` each.
+
+    An image is described when its metadata has a non-empty ``alt`` and, if the output also has
+    ``text/html`` (what the book shows), that HTML's every ``<img>`` has an ``alt`` too.
+    """
+    missing = []
+    for n, cell in enumerate(nb["cells"]):
+        for m, out in enumerate(cell.get("outputs", []) if cell["cell_type"] == "code" else []):
+            data, meta = out.get("data", {}), out.get("metadata", {})
+            for mime in (t for t in IMAGE_TYPES if t in data):
+                alt = str(meta.get(mime, {}).get("alt", "")).strip()
+                imgs = re.findall(r"<img\b[^>]*>", str(data.get("text/html", "")), re.IGNORECASE)
+                if not alt or any(not re.search(r'\balt="[^"]+"', img) for img in imgs):
+                    missing.append(f"cell {n}, output {m}")
+                    break
+    return missing
 
 
 def drop_widgets(nb) -> None:

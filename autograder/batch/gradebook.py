@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from autograder import database
+from autograder import database, provenance
 from autograder.batch.notebooks import read_notebook
 from autograder.manifest import Assignment
 from autograder.markers import grade_id
@@ -118,7 +118,9 @@ def write_autograded(
             ids.add(cell.get("id", ""))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            nb = nbformat.from_dict({**base, "cells": cells})
+            nb = nbformat.from_dict(
+                provenance.mark_batch({**base, "cells": cells}, root, row["student"], assignment.name)
+            )
             (staging / nb_name).write_text(nbformat.writes(nb))
     if dest.exists():
         shutil.rmtree(dest)

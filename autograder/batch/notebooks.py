@@ -81,7 +81,9 @@ def _notebook_problems(
         gid, what = task.marker, f"{nb_name}: the check cell of Task {task_id} ({task.marker})"
         cells = found.get(gid, [])
         if not cells:
-            problems.append(f"{what} was deleted")
+            problems.append(
+                f"{what} was deleted: restored from the course's notebook and graded (as nbgrader does)"
+            )
         elif len(cells) > 1:
             problems.append(f"{what} appears {len(cells)} times")
         elif cells[0].get("cell_type") != "code":

@@ -141,6 +141,16 @@ def class_summary(assignment: Assignment, rows: list[dict[str, Any]]) -> dict[st
     return summary
 
 
+def summary_alt(summary: dict[str, Any]) -> str:
+    """The alt text of ``summary.png``: what its bars show, in words and numbers."""
+    parts = [
+        f"Task {t}: {v['lost_points']} lost points"
+        + (f", {v['most_common_count']} with {v['most_common_mistake']}" if v["most_common_mistake"] else "")
+        for t, v in summary["tasks"].items()
+    ]
+    return f"Bar chart of students who lost points per task, of {summary['students']}: " + "; ".join(parts)
+
+
 def write_summary(out: Path, summary: dict[str, Any]) -> Path | None:
     """``summary.md`` and ``summary.json``, and ``summary.png``: a bar per task of the students who
     lost points, labelled with the most common diagnosed mistake. Returns the PNG path."""
@@ -165,6 +175,7 @@ def write_summary(out: Path, summary: dict[str, Any]) -> Path | None:
             if t["most_common_message"]:
                 lines += ["", f"Most common: {t['most_common_message']}"]
             lines.append("")
+    lines += [f"![{summary_alt(summary)}](summary.png)", ""]
     (out / "summary.md").write_text("\n".join(lines), encoding="utf-8")
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     try:
@@ -179,8 +190,9 @@ def write_summary(out: Path, summary: dict[str, Any]) -> Path | None:
     common = [summary["tasks"][t]["most_common_count"] for t in ids]
     fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(ids) + 2), 4.2))
     x = range(len(ids))
-    ax.bar(x, lost, color="#d98c8c", label="students who lost points")
-    ax.bar(x, common, color="#8c5a5a", width=0.5, label="... with the most common mistake")
+    # colour-blind safe (Okabe-Ito), and told apart by width and hatching too, never by colour alone
+    ax.bar(x, lost, color="#56B4E9", label="students who lost points")
+    ax.bar(x, common, color="#D55E00", width=0.5, hatch="//", label="... with the most common mistake")
     for i, t in enumerate(ids):
         name = summary["tasks"][t]["most_common_mistake"]
         if name:
