@@ -139,7 +139,11 @@ class LocalPool:
 
 
 def make_engine(
-    workers: int = 0, preload: Preload | None = None, scheduler: str | None = None, log: Any = print
+    workers: int = 0,
+    preload: Preload | None = None,
+    scheduler: str | None = None,
+    log: Any = print,
+    allow_unconfined: bool = False,
 ) -> Engine:
     """The engine the batch grader uses (the one place to choose): a Dask cluster when a scheduler
     is given (``--scheduler`` or ``$CNNLAB_DASK_SCHEDULER``), else the local pool."""
@@ -147,5 +151,5 @@ def make_engine(
     if scheduler:
         from autograder.batch.dask_engine import DaskEngine
 
-        return DaskEngine(scheduler, workers, log)
+        return DaskEngine(scheduler, workers, log, allow_unconfined)
     return LocalPool(workers, preload)

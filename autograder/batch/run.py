@@ -140,7 +140,11 @@ def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
     # 3. the engine runs the judge (4) on each job, each in its own sandbox
     delay = float(os.environ.get(TEST_DELAY_ENV) or 0)
     preload = Preload(options.gradebook)
-    engine = make_engine(options.workers, preload, options.scheduler, log) if pending else None
+    engine = (
+        make_engine(options.workers, preload, options.scheduler, log, options.allow_unconfined)
+        if pending
+        else None
+    )
     if engine is not None:
         log(f"engine: {engine.description}")
     by_student = {job.student: job for job in pending}
