@@ -9,6 +9,10 @@ This module is part of ``autograder`` (the release step imports it); ``tools/bui
 * ``cnnlab/check_cases.json``: the fixed cases the visible checks use, computed from the reference.
 * ``solutions/notebooks/*.ipynb`` -> ``notebooks/*.ipynb``: solution regions replaced by nbgrader's
   stub, hidden tests removed, outputs cleared; nbgrader cell metadata kept.
+* the parts of hand-written files that the task table determines (:mod:`autograder.generate`): each
+  task's heading line and check cell in ``solutions/notebooks`` (points from
+  ``autograder/assignments.toml``), and the generated regions of ``README.md``, ``book/intro.md`` and
+  ``docs/architecture.md``. The release notebooks are built from the derived source notebooks.
 * ``notebooks/cnnlab``: a symbolic link to ``../cnnlab``, so that the student's package sits next to
   the notebooks as it does in the nbgrader release: ``make lab`` (JupyterLab rooted at ``notebooks/``)
   shows both, and the notebooks' links ``cnnlab/conv.py`` work in either layout.
@@ -25,6 +29,8 @@ import os
 import sys
 from pathlib import Path
 
+from autograder import generate
+from autograder.manifest import ManifestError, task_points
 from autograder.markers import BEGIN, BEGIN_HIDDEN, END, END_HIDDEN
 from autograder.reference import load_reference
 
@@ -179,9 +185,34 @@ def build() -> dict[Path, str]:
     for data in sorted(SOURCE_PKG.glob("*.txt")):  # data files ship as they are (digits.txt)
         files[RELEASE_PKG / data.name] = data.read_text()
     files[RELEASE_PKG / "check_cases.json"] = json.dumps(visible_cases(ref), indent=1, sort_keys=True) + "\n"
+    points = task_points()
+    problems = []
     for src in sorted(SOURCE_NB.glob("*.ipynb")):
-        files[RELEASE_NB / src.name] = dump_notebook(release_notebook(json.loads(src.read_text())))
+        nb = generate.with_check_cells(json.loads(src.read_text()), src.stem, tasks, points)
+        problems += generate.notebook_contract(nb, src.stem, tasks, points)
+        files[src] = generate.dump_source_notebook(nb)
+        files[RELEASE_NB / src.name] = dump_notebook(release_notebook(nb))
+    if problems:
+        raise BuildError("the source notebooks break their contract:\n" + "\n".join(problems))
+    files.update(generate.markdown_files(tasks, points))
     return files
+
+
+def in_release(path: Path) -> bool:
+    """Whether a file the build writes is part of the student release (``cnnlab/``, ``notebooks/``)."""
+    return path.is_relative_to(RELEASE_PKG) or path.is_relative_to(RELEASE_NB)
+
+
+def _same(path: Path, text: str) -> bool:
+    """Whether ``path`` holds ``text`` (a notebook: the same content, whatever its JSON layout)."""
+    if not path.exists():
+        return False
+    current = path.read_text()
+    if current == text:
+        return True
+    if path.suffix == ".ipynb" and path.is_relative_to(SOURCE_NB):
+        return json.loads(current) == json.loads(text)
+    return False
 
 
 def _stale(files: dict[Path, str]) -> list[Path]:
@@ -197,7 +228,7 @@ def check(files: dict[Path, str]) -> list[str]:
         rel = path.relative_to(ROOT)
         if not path.exists():
             problems.append(f"{rel}: missing")
-        elif path.read_text() != text:
+        elif not _same(path, text):
             problems.append(f"{rel}: differs from the build")
     problems += [f"{p.relative_to(ROOT)}: not produced by the build" for p in _stale(files)]
     if not PACKAGE_LINK.is_symlink() or os.readlink(PACKAGE_LINK) != LINK_TARGET:
@@ -223,19 +254,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed release is out of date")
     args = parser.parse_args(argv)
-    files = build()
+    try:
+        files = build()
+    except (BuildError, generate.GenerateError, ManifestError) as err:  # the source's fault: one message
+        print(f"make release: {err}", file=sys.stderr)
+        return 2
     if args.check:
         problems = check(files)
         for line in problems:
             print(line)
         if problems:
-            print("the student release is out of date: run `make release` and commit the result")
+            print("the release or a generated part is out of date: run `make release` and commit the result")
         return 1 if problems else 0
     for path in _stale(files):
         path.unlink()
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_text() != text:
+        if not _same(path, text):
             path.write_text(text)
     make_link()
     print(f"built {len(files)} files into cnnlab/ and notebooks/")

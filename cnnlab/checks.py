@@ -23,6 +23,7 @@ This module is provided: you do not need to read or change it. The comparison an
 
 from __future__ import annotations
 
+import importlib
 import json
 import linecache
 import os
@@ -37,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from . import conv, network, pool, residual, tasks
-from .check_examples import derived_cases, gradcheck_conv2d, hand_cases
+from . import tasks
+from .check_examples import derived_cases, hand_cases, later_check
 from .judge import (
     ARG_NAMES,
     GRAD_RTOL,
@@ -68,8 +69,12 @@ from .judge import (
     to_json,
 )
 
-#: The student's modules, by name (the checks call the student's functions through them).
-_MODULES: dict[str, ModuleType] = {"conv": conv, "pool": pool, "residual": residual, "network": network}
+#: The student's modules, by name, in the order of the task table (the checks call the student's
+#: functions through them).
+_MODULES: dict[str, ModuleType] = {
+    name: importlib.import_module(f".{name}", __package__)
+    for name in dict.fromkeys(t.module for t in tasks.TASKS.values())
+}
 
 # --------------------------------------------------------------------------- check_cases.json
 
@@ -263,20 +268,9 @@ def run_checks(task_id: str) -> Report:
             cases = "case fails" if more == 1 else "cases fail"
             entry += f"\n... and {more} more {cases} the same way (check {which})."
         report.failures.append(entry)
-    if task_id == "2.2":
-        if _passes_fixed_cases("2.1"):
-            report.n_checks += 1
-            try:
-                problem = gradcheck_conv2d()
-            except Exception as exc:  # e.g. a forward pass that fails on float64 perturbations
-                problem = f"raised {type(exc).__name__}: {exc}"
-            if problem:
-                report.n_failed += 1
-                report.failures.append(
-                    f"check {report.n_checks} (numerical gradient of conv2d_forward): {problem}"
-                )
-        else:
-            report.notes.append("(The numerical-gradient check runs once conv2d_forward, Task 2.1, passes.)")
+    later = later_check(task_id)
+    if later is not None:
+        _run_later_check(report, later)
     if report.failures:
         for dep in task.depends:
             try:
@@ -290,6 +284,24 @@ def run_checks(task_id: str) -> Report:
                     f"checks yet: fix Task {t.id} first (check_task({t.id!r}))."
                 )
     return report
+
+
+def _run_later_check(report: Report, later: tasks.LaterCheck) -> None:
+    """A check that calls other tasks' functions (e.g. a numerical gradient of the student's forward
+    pass): run once those pass their own fixed cases, else a note says when it will run."""
+    waiting = [tasks.TASKS[d] for d in later.needs if not _passes_fixed_cases(d)]
+    if waiting:
+        names = " and ".join(f"{t.function} (Task {t.id})" for t in waiting)
+        report.notes.append(f"(The check '{later.label}' runs once {names} passes its own checks.)")
+        return
+    report.n_checks += 1
+    try:
+        problem = later.run()
+    except Exception as exc:  # e.g. a forward pass that fails on float64 perturbations
+        problem = f"raised {type(exc).__name__}: {exc}"
+    if problem:
+        report.n_failed += 1
+        report.failures.append(f"check {report.n_checks} ({later.label}): {problem}")
 
 
 # --------------------------------------------------------------------------- fresh code, short tracebacks

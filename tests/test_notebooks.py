@@ -38,22 +38,17 @@ SERIES_BUDGET_SECONDS = 180.0  # the whole series against the reference, on 2 co
 CELL_TIMEOUT_SECONDS = 300
 
 # Notebooks that run the functions of earlier notebooks (05's digit network runs conv, pool and the
-# residual blocks): against the stubs they may also fail with those tasks' stubs.
-USES = {"05_conv_pool_stacks": ("2.1", "2.2", "3.1", "3.2", "4.1", "4.2")}
+# residual blocks): against the stubs they may also fail with those tasks' stubs. The manifest says
+# which: the student files an assignment grades beyond its own tasks' files.
+USES = {
+    name: tuple(t.id for t in TASKS.values() if t.path in a.files and t.notebook not in a.notebook_ids)
+    for a in load_manifest().values()
+    for name in a.notebook_ids
+}
 STUB_ERROR = re.compile(r"^Task (\d+\.\d+): implement (\w+) in (cnnlab/\w+\.py)")
 
 
-def check_cell_source(task) -> str:
-    """The exact source of a task's check cell in a source notebook (docs/architecture.md)."""
-    return (
-        f"# Check Task {task.id}: {task.function}\n"
-        "from cnnlab.checks import check_task\n\n"
-        f'check_task("{task.id}")\n'
-        "### BEGIN HIDDEN TESTS\n"
-        "from autograder.hidden import grade_task\n\n"
-        f'grade_task("{task.id}")\n'
-        "### END HIDDEN TESTS"
-    )
+from autograder.generate import check_cell_source  # noqa: E402  (the exact source of a check cell)
 
 
 @dataclass
