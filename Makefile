@@ -17,7 +17,7 @@ ARGS ?=
 help:
 	@echo "make setup    students: .venv with numpy, matplotlib, JupyterLab, ipywidgets, nbgrader (~500 MB)"
 	@echo "make lab      students: JupyterLab on notebooks/, with cnnlab/ in its file browser [ARGS=...]"
-	@echo "make setup-test  students: add pytest, hypothesis and scipy, for pytest -m task1_2"
+	@echo "make setup-test  students: add pytest, hypothesis and scipy, for pytest -m taskX_Y"
 	@echo "make demo     release the course, autograde the sample submissions, print the grade table"
 	@echo "make test     run every test (reference, stubs, notebooks, nbgrader end to end)"
 	@echo "make release  rebuild the student release (cnnlab/, notebooks/) from solutions/"

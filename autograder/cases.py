@@ -48,12 +48,12 @@ def judge_module(ref: ModuleType) -> ModuleType:
 
 
 def task_module(package: ModuleType, task_id: str) -> ModuleType:
-    """``package.<module>`` of a task, e.g. ``cnnlab.conv`` for ``"2.1"``."""
+    """``package.<module>`` of a task, e.g. ``cnnlab.conv`` for a task of ``conv.py``."""
     return importlib.import_module(f"{package.__name__}.{_task(task_id).module}")
 
 
 def task_function(package: ModuleType, task_id: str) -> Callable[..., Any]:
-    """``package.<module>.<function>`` of a task, e.g. ``cnnlab.conv.conv2d_forward`` for ``"2.1"``."""
+    """``package.<module>.<function>`` of a task, e.g. ``cnnlab.conv.conv2d_forward``."""
     task = _task(task_id)
     module = importlib.import_module(f"{package.__name__}.{task.module}")
     return getattr(module, task.function)
@@ -110,6 +110,9 @@ class GradeResult:
     n_total: int
     messages: list[str] = field(default_factory=list)
     mistakes: list[str] = field(default_factory=list)
+    #: passed cases that earn nothing: on them the function cannot be told from a known mistake it
+    #: shows on other cases (see :func:`grade_runs`)
+    n_uncredited: int = 0
 
 
 @dataclass
@@ -130,7 +133,7 @@ def restored_functions(module: ModuleType, module_name: str, tasks: Any) -> dict
     defined in it. The student's own task functions stay the student's, so both graders agree;
     backward tasks get caches built by the reference forward (:func:`task_inputs`), and a residual
     block runs the provided ``cnnlab.fast`` convolutions, so a wrong ``conv2d_forward`` costs points
-    in Task 2.1 only.
+    in its own task only.
 
     ``autograder/child.py`` applies the same rule to the released copy inside the sandbox.
     """
@@ -196,6 +199,11 @@ def grade_runs(
     ``checks.RTOL``) and the arguments are unchanged; cases without a run count as failed. Failed
     cases get one diagnosis per distinct failure (at most :data:`MAX_MESSAGES`), naming the known
     mistakes they match; ``notes`` (e.g. :func:`stopped_message`) follow the diagnoses.
+
+    A passed case earns credit only if it tells the function apart from every known mistake that its
+    failed cases show: where such a mistake gives the right answer too, passing proves nothing (a
+    'same'-mode mistake passes every 'full' case). So a known mistake earns nothing on any seed,
+    however the cases fall, while a function wrong in other ways keeps the credit of its right cases.
     """
     checks = judge_module(ref)
     n_total = len(case_list)
@@ -212,13 +220,41 @@ def grade_runs(
             notes = ([note] if note else []) + notes
         messages: list[str] = []
         found: list[str] = []
+        uncredited = 0
         if n_passed < len(judged):
             try:
-                messages, found = _diagnoses(task_id, judged, ref, checks)
+                messages, found, variants = _diagnoses(task_id, judged, ref, checks)
+                uncredited = _indistinguishable(task_id, judged, variants, found, checks)
             except Exception as exc:  # never lose points because a diagnosis failed
                 messages = [f"{len(judged) - n_passed} cases failed (no diagnosis: {type(exc).__name__})"]
-    fraction = n_passed / n_total if n_total else 0.0
-    return GradeResult(fraction, n_passed, n_total, messages + notes, found)
+        if uncredited:
+            names = ", ".join(found)
+            notes = [
+                f"{uncredited} of the {n_passed} cases you pass earn nothing: on them the known mistake "
+                f"your other cases show ({names}) gives the right answer too, so they cannot tell your "
+                "function from it. Fix the mistake and they count."
+            ] + notes
+    fraction = (n_passed - uncredited) / n_total if n_total else 0.0
+    return GradeResult(fraction, n_passed, n_total, messages + notes, found, uncredited)
+
+
+def _indistinguishable(
+    task_id: str,
+    judged: list[tuple[Case, Any, Any, str | None]],
+    variants: list[dict[str, Any]],
+    found: Sequence[str],
+    checks: ModuleType,
+) -> int:
+    """How many passed cases a known mistake of ``found`` also passes (their credit proves nothing)."""
+    if not found:
+        return 0
+    n = 0
+    for (_, got, expected, mutated), v in zip(judged, variants, strict=True):
+        if not _passes(task_id, got, expected, mutated, checks):
+            continue
+        if any(m in v and checks.close_enough(v[m], expected, checks.MATCH_RTOL) for m in found):
+            n += 1
+    return n
 
 
 def describe_cache(cache: Any) -> str:
@@ -267,8 +303,9 @@ def _fairer_cache(
 
 def _diagnoses(
     task_id: str, judged: list[tuple[Case, Any, Any, str | None]], ref: ModuleType, checks: ModuleType
-) -> tuple[list[str], list[str]]:
-    """One message per distinct failure, and the ids of the known mistakes recognised."""
+) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """One message per distinct failure, the ids of the known mistakes recognised, and every known
+    mistake's outcome on each case."""
     variants = [variant_outcomes(task_id, case.args, ref) for case, *_ in judged]
     consistent = checks.consistent_mistakes(
         [(got, expected, v) for (_, got, expected, _), v in zip(judged, variants, strict=True)]
@@ -299,7 +336,7 @@ def _diagnoses(
         if key not in seen and len(messages) < MAX_MESSAGES:
             seen.add(key)
             messages.append(f"case {i} ({case.label}): {text}")
-    return messages, found
+    return messages, found, variants
 
 
 def clamp_points(points: float, maximum: float) -> float:

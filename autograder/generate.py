@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE_NB = ROOT / "solutions" / "notebooks"
 #: Markdown files with generated regions, and the regions each holds
 MARKDOWN_FILES = {
-    ROOT / "README.md": ("task table",),
-    ROOT / "book" / "intro.md": ("tasks by notebook",),
+    ROOT / "README.md": ("doing a task", "task table"),
+    ROOT / "book" / "intro.md": ("tasks by notebook", "doing a task"),
     ROOT / "docs" / "architecture.md": ("task map", "student files"),
 }
 
@@ -39,6 +39,23 @@ HEADING = re.compile(r"^##\s+Task\s+(\d+\.\d+)\b")
 CHECK_LINE = re.compile(r"^#\s*Check Task\s+(\d+\.\d+)\b")
 BEGIN_GENERATED = re.compile(r"begin generated:\s*(?P<name>[\w -]*\w)(\s*\(.*\))?\s*(-->)?\s*$")
 END_GENERATED = re.compile(r"end generated(:\s*(?P<name>[\w -]*\w))?(\s*\(.*\))?\s*(-->)?\s*$")
+
+
+#: README's paragraph on doing a task, with the course's first task as its example
+DOING_A_TASK = """\
+Each notebook names the function to write, e.g. **Task {t.id}: `{t.function}` in `{t.path}`**. Open
+that file from the file browser (`cnnlab` → `{t.module}.py`), replace the
+`raise NotImplementedError("Task {t.id}: ...")` under `# TODO: Task {t.id}` with your code, save it,
+and run the check cell right below the task in the notebook. The check always runs the file as you
+last saved it (no kernel restart needed); when something is wrong it says what, starting with the
+simplest hand-worked case, and counts the other cases that fail the same way. When a notebook is
+done, its **Validate** button runs it top to bottom. Run exactly the tests of one task from a
+terminal, MiniTorch-style (`make setup-test` first adds pytest, hypothesis and scipy, about 150 MB
+more):
+
+```bash
+.venv/bin/pytest -m {t.marker}      # tests of Task {t.id} against *your* cnnlab
+```"""
 
 
 class GenerateError(Exception):
@@ -49,7 +66,7 @@ class GenerateError(Exception):
 
 
 def heading_line(task: Any) -> str:
-    """The first line of a task's markdown cell: ``## Task 1.2: conv1d in `cnnlab/conv.py```."""
+    """The first line of a task's markdown cell: ``## Task X.Y: conv1d in `cnnlab/conv.py```."""
     return f"## Task {task.id}: {task.function} in `{task.path}`"
 
 
@@ -368,7 +385,12 @@ def regions(
             rows.append(f"| `{module}.py` | {ids} |")
         return "\n".join(rows)
 
+    def doing_a_task() -> str:
+        t = next(iter(tasks.values()))  # the example: the course's first task
+        return DOING_A_TASK.format(t=t)
+
     return {
+        "doing a task": doing_a_task,
         "task table": task_table,
         "tasks by notebook": by_notebook,
         "task map": task_map,

@@ -1,4 +1,4 @@
-"""Hidden grading: ``grade_task("2.1")`` in the hidden part of a check cell returns the task's points.
+"""Hidden grading: ``grade_task("X.Y")`` in the hidden part of a check cell returns the task's points.
 
 It runs in nbgrader's grading kernel, where ``import cnnlab`` is the student's copy (the working
 directory is the student's assignment folder) and ``NBGRADER_EXECUTION=autograde``. For each task it
@@ -14,7 +14,7 @@ directory is the student's assignment folder) and ``NBGRADER_EXECUTION=autograde
    ``cnnlab.conv``, ``cnnlab.pool`` and ``cnnlab.residual`` replaced by the reference's (grading
    isolation, :func:`autograder.cases.restored_functions`: backward passes get caches made by the
    reference forward, a residual block runs the provided convolutions, so a wrong conv2d_forward costs
-   points in Task 2.1 only), and with warnings, stderr and stdout captured;
+   points in its own task only), and with warnings, stderr and stdout captured;
 4. scores the outcomes with :func:`autograder.cases.grade_runs`, the code the batch grader
    (:mod:`autograder.batch`) uses too: a case passes when the output matches the reference
    (``checks.RTOL``) and the inputs are unchanged;

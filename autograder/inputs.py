@@ -331,6 +331,6 @@ def task_inputs(task_id: str, rng: np.random.Generator, visible: bool = False) -
 
 
 def task_rng(task_id: str, seed: int) -> np.random.Generator:
-    """The generator of one task's cases: the seed combined with the task ID (``"2.1"`` -> 2, 1)."""
+    """The generator of one task's cases: the seed combined with the task ID (``"X.Y"`` -> X, Y)."""
     major, minor = (int(p) for p in task_id.split("."))
     return np.random.default_rng([int(seed) % 2**63, major, minor])

@@ -42,7 +42,7 @@ def cell_source(cell: dict[str, Any]) -> str:
 
 
 def grade_id(cell: Any) -> str | None:
-    """The nbgrader ``grade_id`` of a cell (``task2_1`` for Task 2.1's check cell), else None."""
+    """The nbgrader ``grade_id`` of a cell (``taskX_Y`` for Task X.Y's check cell), else None."""
     if not isinstance(cell, dict):
         return None
     meta = cell.get("metadata")

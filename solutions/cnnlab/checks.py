@@ -1,4 +1,4 @@
-"""Visible checks: ``check_task("2.1")`` tells you whether Task 2.1 works and, if not, what is wrong.
+"""Visible checks: ``check_task("X.Y")`` tells you whether Task X.Y works and, if not, what is wrong.
 
 Each check calls your function on a small input and compares what it returns with the right answer:
 
@@ -239,7 +239,7 @@ def run_checks(task_id: str) -> Report:
         report.n_failed += 1
         if exc is not None and report.first_exception is None:
             report.first_exception = exc
-        # the argument rules (Task 1.1) make one entry, which lists the words every failing rule needs
+        # the argument rules (tasks.ERROR_RULES) make one entry, listing the words every failing rule needs
         key = ("rules",) if case.words else _kind(got, found, mutated)
         if key in groups:
             groups[key].append(i)
@@ -371,7 +371,7 @@ def student_traceback(exc: BaseException) -> BaseException:
 
 
 def check_task(task_id: str) -> None:
-    """Run the visible checks of one task (e.g. ``"2.1"``).
+    """Run the visible checks of one task (e.g. ``"X.Y"``, the ID in its notebook heading).
 
     First runs your files again as they are now (:func:`reload_student_modules`): the check always sees
     the code you last saved, with or without ``%autoreload``, after a kernel restart or not.
@@ -379,7 +379,7 @@ def check_task(task_id: str) -> None:
     Prints one line when everything passes. Otherwise raises ``AssertionError`` saying which check
     failed, what differs, and which known mistake it looks like; cases that fail the same way are
     counted, not repeated. A function that is still a stub raises its ``NotImplementedError`` ("Task
-    2.1: implement conv2d_forward in cnnlab/conv.py"). Tracebacks show only the lines of your files.
+    X.Y: implement <function> in cnnlab/<file>.py"). Tracebacks show only the lines of your files.
 
     While nbgrader autogrades (``NBGRADER_EXECUTION=autograde``) nothing is raised: the diagnosis is
     printed, so that the hidden grading in the same cell still runs.
