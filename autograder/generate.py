@@ -114,6 +114,11 @@ def is_check_cell(cell: dict[str, Any]) -> bool:
     return bool(re.fullmatch(r"task\d+_\d+", gid)) or bool(CHECK_LINE.match(cell_source(cell)))
 
 
+def _id_prefix(name: str) -> str:
+    """The prefix of a notebook's cell ids, ``nb01-`` for ``01_convolution``."""
+    return f"nb{name[:2]}-" if name[:2].isdigit() else ""
+
+
 def with_check_cells(
     nb: dict[str, Any], name: str, tasks: Mapping[str, Any], points: Mapping[str, float]
 ) -> dict[str, Any]:
@@ -156,7 +161,7 @@ def with_check_cells(
             check = {
                 "cell_type": "code",
                 "execution_count": None,
-                "id": f"check-{task.marker}",
+                "id": f"{_id_prefix(name)}check-{task.marker}",
                 "outputs": [],
             }
         check["cell_type"] = "code"

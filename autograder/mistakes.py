@@ -126,6 +126,49 @@ MISTAKES: list[Mistake] = [
             "completely: skip the first min(L, F) - 1 entries of the full result."
         ),
     ),
+    # ---------------------------------------------------------------- 1.3 conv_matrix
+    Mistake(
+        id="conv_matrix_correlation",
+        task="1.3",
+        old="        full[j : j + F, j] = w\n",
+        new="        full[j : j + F, j] = w[::-1]\n",
+        message=(
+            "Your conv_matrix is the matrix of cross-correlation: each column holds the filter reversed. "
+            "Column j of the convolution matrix is conv1d(e_j, w), the filter put down as it is, starting "
+            "at row j: T[j + a, j] = w[a]."
+        ),
+    ),
+    Mistake(
+        id="conv_matrix_transposed",
+        task="1.3",
+        old="    return full[start : start + size]\n    ### END SOLUTION\n\n\ndef pad2d",
+        new="    return full[start : start + size].T\n    ### END SOLUTION\n\n\ndef pad2d",
+        message=(
+            "Your conv_matrix returns the transpose: T must have one ROW per output and one COLUMN per "
+            "input entry, shape (m, n), so that T @ x is the output. (T.T is the backward pass: the "
+            "transposed convolution.)"
+        ),
+    ),
+    Mistake(
+        id="conv_matrix_same_offset",
+        task="1.3",
+        old="        start = (n + F - 1 - size) // 2\n",
+        new="        start = (n + F - size) // 2\n",
+        message=(
+            "Your conv_matrix in mode 'same' keeps the rows one too low: like conv1d, keep size = max(n, F) "
+            "rows of the full matrix starting at row (n + F - 1 - size) // 2 (rounding down)."
+        ),
+    ),
+    Mistake(
+        id="conv_matrix_always_full",
+        task="1.3",
+        old="    return full[start : start + size]\n    ### END SOLUTION\n\n\ndef pad2d",
+        new="    return full\n    ### END SOLUTION\n\n\ndef pad2d",
+        message=(
+            "Your conv_matrix has the shape of mode 'full' whatever the mode: keep only the rows of the full "
+            "matrix that conv1d keeps, so that T has as many rows as conv1d(x, w, mode) has entries."
+        ),
+    ),
     # ---------------------------------------------------------------- 2.1 conv2d_forward
     Mistake(
         id="conv2d_flipped_kernel",

@@ -37,6 +37,9 @@ class Task:
     inputs: str  # the case generator of autograder/cases.py that draws its arguments
     forward: str | None = None  # a backward task: the forward function whose cache it takes
     depends: tuple[str, ...] = ()  # tasks whose functions this one calls in the student's own file
+    #: a task drawing the inputs of another kind of task (``inputs``): its arguments from each drawn
+    #: case's arguments, so that a new task on known kinds of inputs needs no generator of its own
+    view: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None
 
     @property
     def marker(self) -> str:
@@ -63,6 +66,17 @@ TASKS: dict[str, Task] = {
             "output_size",
         ),
         Task("1.2", "conv1d", "conv", "01_convolution", ("x", "w", "mode"), ("h",), "value", "conv1d"),
+        Task(
+            "1.3",
+            "conv_matrix",
+            "conv",
+            "01_convolution",
+            ("w", "n", "mode"),
+            ("T",),
+            "value",
+            "conv1d",
+            view=lambda args: (args[1], len(args[0]), args[2]),  # (x, w, mode) -> (w, len(x), mode)
+        ),
         Task(
             "2.1",
             "conv2d_forward",
@@ -167,8 +181,9 @@ class ErrorRule:
     words: str  # what the ValueError's message must contain: "n must be >= 1"
 
 
-#: The ValueError rules of the tasks whose students write the argument checks themselves. (In the
-#: other tasks the checks are provided, above the TODO.)
+#: The ValueError rules the visible checks test, where students write the argument checks themselves
+#: or where the rules are part of what the task teaches. (Elsewhere the checks are provided, above the
+#: TODO, and their own tests cover them.)
 ERROR_RULES: dict[str, tuple[ErrorRule, ...]] = {
     "1.1": (
         ErrorRule("n < 1", (0, 3, 1, 0), "n must be >= 1"),
@@ -184,6 +199,13 @@ ERROR_RULES: dict[str, tuple[ErrorRule, ...]] = {
             (2, 5, 1, 1),
             "f=5 is larger than the padded input",
         ),
+    ),
+    "1.3": (
+        ErrorRule("w is not 1-D", (np.ones((2, 2)), 3, "full"), "w must be a non-empty 1-D array"),
+        ErrorRule("w is empty", (np.ones(0), 3, "full"), "w must be a non-empty 1-D array"),
+        ErrorRule("n is not an integer", (np.ones(2), 3.0, "full"), "n must be an integer"),
+        ErrorRule("n < 1", (np.ones(2), 0, "full"), "n must be >= 1"),
+        ErrorRule("an unknown mode", (np.ones(2), 3, "circular"), "mode must be one of"),
     ),
 }
 
@@ -326,6 +348,51 @@ def _conv1d_examples() -> list[Any]:
                 )
             )
     return cases
+
+
+@hand_worked("1.3")
+def _conv_matrix_examples() -> list[Any]:
+    """A 5 x 3 matrix written out, then matrices whose columns are np.convolve of unit vectors."""
+    C, Raised, a = _judge().CheckCase, _judge().Raised, np.array
+    T = a([[1.0, 0, 0], [2, 1, 0], [3, 2, 1], [0, 3, 2], [0, 0, 3]])  # column j: w put down at row j
+    cases = [
+        C(
+            "conv_matrix([1, 2, 3], 3): columns are w shifted down one row at a time",
+            (a([1.0, 2.0, 3.0]), 3, "full"),
+            {"T": T},
+            {"conv_matrix_correlation": {"T": T[:, ::-1][::-1]}, "conv_matrix_transposed": {"T": T.T}},
+        )
+    ]
+
+    def of_unit_vectors(w: np.ndarray, n: int, mode: str) -> np.ndarray:
+        return np.column_stack([np.convolve(np.eye(n)[j], w, mode) for j in range(n)])
+
+    rng = np.random.default_rng(2025)
+    for F, n, mode in [(3, 6, "same"), (4, 5, "valid"), (2, 5, "same"), (5, 3, "valid")]:
+        w = rng.normal(size=F)
+        T = of_unit_vectors(w, n, mode)
+        cases.append(
+            C(
+                f"conv_matrix(w {w.shape}, n={n}, mode={mode!r}): column j is np.convolve(e_j, w, mode)",
+                (w, n, mode),
+                {"T": T},
+                {
+                    "conv_matrix_correlation": {"T": of_unit_vectors(w[::-1], n, mode)},
+                    "conv_matrix_transposed": {"T": T.T},
+                    "conv_matrix_always_full": {"T": of_unit_vectors(w, n, "full")},
+                },
+            )
+        )
+    cases += [
+        C(f"conv_matrix{_show(r.args)}: {r.rule}", r.args, Raised("ValueError", r.words), words=r.words)
+        for r in ERROR_RULES["1.3"]
+    ]
+    return cases
+
+
+def _show(args: tuple[Any, ...]) -> str:
+    """Arguments for a label: arrays by shape."""
+    return "(" + ", ".join(f"array{v.shape}" if isinstance(v, np.ndarray) else repr(v) for v in args) + ")"
 
 
 @hand_worked("2.1")
