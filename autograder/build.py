@@ -23,14 +23,14 @@ This module is part of ``autograder`` (the release step imports it); ``tools/bui
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import sys
 from pathlib import Path
 
-from autograder import generate
-from autograder.manifest import ManifestError, task_points
+from autograder import generate, markers
+from autograder.errors import CnnlabError, report
+from autograder.manifest import task_points
 from autograder.markers import BEGIN, BEGIN_HIDDEN, END, END_HIDDEN
 from autograder.reference import load_reference
 
@@ -46,7 +46,7 @@ CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 MARKDOWN_STUB = "YOUR ANSWER HERE"
 
 
-class BuildError(Exception):
+class BuildError(CnnlabError):
     """The source is not in a shape the build can release (a stray marker, a region with no task)."""
 
 
@@ -63,43 +63,12 @@ def _banner(rel: str, todo: bool) -> str:
     return "".join(lines)
 
 
-def _regions(lines: list[str], where: str) -> list[tuple[int, int]]:
-    """Pairs (begin, end) of 0-based line indices of the solution markers; errors on bad nesting."""
-    regions, start = [], None
-    for i, line in enumerate(lines):
-        text = line.strip()
-        if text.startswith(BEGIN):
-            if start is not None:
-                raise BuildError(f"{where}:{i + 1}: nested {BEGIN}")
-            start = i
-        elif text.startswith(END):
-            if start is None:
-                raise BuildError(f"{where}:{i + 1}: {END} without {BEGIN}")
-            regions.append((start, i))
-            start = None
-    if start is not None:
-        raise BuildError(f"{where}:{start + 1}: {BEGIN} is never closed")
-    return regions
-
-
-def _enclosing_function(tree: ast.Module, lineno: int) -> str | None:
-    best = None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            if node.lineno <= lineno <= (node.end_lineno or node.lineno):
-                if best is None or node.lineno > best.lineno:
-                    best = node
-    return best.name if best else None
-
-
 def strip_module(text: str, module: str, tasks: dict) -> tuple[str, list[str]]:
     """The student version of one reference module, and the task IDs it stubs out."""
     from_function = {(t.module, t.function): t for t in tasks.values()}
     lines = text.splitlines(keepends=True)
-    tree = ast.parse(text)
     out, done, pos = [], [], 0
-    for begin, end in _regions(lines, f"solutions/cnnlab/{module}.py"):
-        fname = _enclosing_function(tree, begin + 1)
+    for begin, end, fname in markers.function_regions(text, f"solutions/cnnlab/{module}.py"):
         task = from_function.get((module, fname))
         if task is None:
             raise BuildError(
@@ -118,28 +87,6 @@ def strip_module(text: str, module: str, tasks: dict) -> tuple[str, list[str]]:
     return "".join(out), done
 
 
-def _strip_between(source: str, begin: str, end: str, stub: str | None) -> str:
-    """Replace each begin/end region of a cell's source by ``stub`` (indented), or drop it."""
-    lines = source.splitlines(keepends=True)
-    out, inside = [], False
-    for line in lines:
-        text = line.strip()
-        if text.startswith(begin):
-            inside = True
-            if stub is not None:
-                indent = line[: len(line) - len(line.lstrip())]
-                out.extend(indent + s + "\n" for s in stub.splitlines())
-        elif text.startswith(end):
-            if not inside:
-                raise BuildError(f"{end} without {begin}")
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise BuildError(f"{begin} is never closed")
-    return "".join(out).rstrip("\n")
-
-
 def release_notebook(nb: dict) -> dict:
     """The student version of one nbgrader source notebook (a new dict)."""
     nb = json.loads(json.dumps(nb))
@@ -148,11 +95,11 @@ def release_notebook(nb: dict) -> dict:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         stub = CODE_STUB if cell["cell_type"] == "code" else MARKDOWN_STUB
         if BEGIN in source:
-            source = _strip_between(source, BEGIN, END, stub)
+            source = markers.strip_between(source, BEGIN, END, stub)
         elif meta.get("solution"):
             source = stub
         if BEGIN_HIDDEN in source:
-            source = _strip_between(source, BEGIN_HIDDEN, END_HIDDEN, None)
+            source = markers.strip_between(source, BEGIN_HIDDEN, END_HIDDEN, None)
         cell["source"] = source
         if cell["cell_type"] == "code":
             cell["outputs"] = []
@@ -256,9 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         files = build()
-    except (BuildError, generate.GenerateError, ManifestError) as err:  # the source's fault: one message
-        print(f"make release: {err}", file=sys.stderr)
-        return 2
+    except CnnlabError as err:  # the source's fault (a stray marker, a bad manifest): one line
+        return report("make release", err)
     if args.check:
         problems = check(files)
         for line in problems:

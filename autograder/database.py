@@ -19,11 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from autograder.errors import CnnlabError
+
 ENV = "CNNLAB_DB_URL"
 T = TypeVar("T")
 
 
-class DatabaseError(Exception):
+class DatabaseError(CnnlabError):
     """The configured gradebook database cannot be used (the message says which and why)."""
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from autograder.errors import CnnlabError
 from autograder.markers import cell_source, grade_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +59,7 @@ more):
 ```"""
 
 
-class GenerateError(Exception):
+class GenerateError(CnnlabError):
     """A hand-written file cannot take its generated parts (an unknown task, a region never closed)."""
 
 

@@ -23,6 +23,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.errors import CnnlabError
+
 #: ``autograder/assignments.toml``, or ``$CNNLAB_MANIFEST`` (the tests use it to try a broken manifest).
 DEFAULT_MANIFEST = Path(__file__).resolve().parent / "assignments.toml"
 MANIFEST_PATH = Path(os.environ.get("CNNLAB_MANIFEST") or DEFAULT_MANIFEST)
@@ -30,7 +32,7 @@ MANIFEST_PATH = Path(os.environ.get("CNNLAB_MANIFEST") or DEFAULT_MANIFEST)
 _GLOB_CHARS = set("*?[]{}")
 
 
-class ManifestError(Exception):
+class ManifestError(CnnlabError):
     """The manifest is malformed, or names a file that is not where it says."""
 
 
