@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from autograder import cases, generate, hidden, mistakes, secret
+from autograder import cases, generate, hidden, mistakes, scoring, secret
 from autograder.manifest import task_points
 from autograder.reference import load_reference
 
@@ -325,6 +325,6 @@ def test_the_every_secret_check_catches_credit_for_cases_a_mistake_passes(
 ) -> None:
     """Without the rule that a known mistake's right answers earn nothing, a 'same'-mode mistake earns
     the credit of every 'full' and 'valid' case: the check sees it."""
-    monkeypatch.setattr(cases, "_indistinguishable", lambda *args: 0)
+    monkeypatch.setattr(scoring, "_indistinguishable", lambda *args: 0)
     scores = mistake_scores(mistakes.BY_ID["conv1d_same_offset"], load_reference(), SECRETS[:2])
     assert max(scores) > SMALL

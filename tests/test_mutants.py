@@ -15,7 +15,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from autograder import cases, hidden, mistakes
+from autograder import build, cases, hidden, mistakes
 from autograder.reference import REFERENCE_DIR, ROOT, load_package, load_reference
 
 TASK_IDS = cases.TASK_IDS
@@ -30,7 +30,7 @@ def ref() -> ModuleType:
 @pytest.fixture(scope="session")
 def cases_file(ref: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cases") / "check_cases.json"
-    path.write_text(json.dumps(cases.visible_cases(ref), indent=1, sort_keys=True))
+    path.write_text(json.dumps(build.visible_cases(ref), indent=1, sort_keys=True))
     return path
 
 
