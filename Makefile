@@ -72,9 +72,11 @@ demo: $(STAMP)
 	$(PY) benchmarks/conv_bench.py --quick
 	$(PY) -m autograder demo
 
+# in parallel: one worker per core, each test file on one worker (its module fixtures built once)
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest --impl=reference
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest --impl=reference -n auto --dist loadfile
 
 # the quick loop while developing: no notebooks, no nbgrader
 test-fast: $(STAMP)

@@ -101,14 +101,14 @@ def grading_seed(
 
 
 @contextlib.contextmanager
-def isolated(task_id: str, student: ModuleType, ref: ModuleType) -> Iterator[None]:
+def isolated(student: ModuleType, ref: ModuleType) -> Iterator[None]:
     """Put the reference's provided functions into the student's conv/pool/residual modules
-    (:func:`autograder.cases.restored_functions`); restore the student's on exit.
+    (:func:`autograder.isolation.restored_functions`); restore the student's on exit.
 
     A residual block then runs the provided convolutions (``cnnlab.residual`` calls
     ``conv2d_forward`` through its own namespace), a backward pass the provided helpers, and so on.
     The student's task functions stay the student's (the batch grader cannot do otherwise: it never
-    gives the reference to student code), so ``task_id`` does not change what is replaced.
+    gives the reference to student code), whichever task is graded.
     """
     saved: list[tuple[ModuleType, str, bool, object]] = []
     try:
@@ -174,13 +174,13 @@ def grade_function(
                 notes.append(cases.stopped_message(len(runs), n_total, time_budget))
                 break
             args = copy.deepcopy(case.args)
-            with isolated(task_id, student_module, ref):
+            with isolated(student_module, ref):
                 got, _ = checks.call(task_id, fn, args)
             runs.append(cases.CaseRun(got, args))
         if case_list and case_list[0].forward and cases.n_passed(task_id, case_list, runs, ref) < len(runs):
             # a backward task that lost cases: again, on the cache of the student's own forward
             module = cases.task_module(student_module, task_id)
-            with isolated(task_id, student_module, ref):
+            with isolated(student_module, ref):
                 runs = [
                     cases.CaseRun(
                         run.got, run.args_after, cases.own_cache_outcome(task_id, module, case, checks)

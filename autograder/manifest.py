@@ -23,7 +23,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.errors import CnnlabError
+try:
+    from autograder.errors import CnnlabError
+except ImportError:  # loaded by path from nbgrader_config.py, where `autograder` is no package
+    CnnlabError = Exception  # type: ignore[misc,assignment]
 
 #: ``autograder/assignments.toml``, or ``$CNNLAB_MANIFEST`` (the tests use it to try a broken manifest).
 DEFAULT_MANIFEST = Path(__file__).resolve().parent / "assignments.toml"
