@@ -181,6 +181,7 @@ def test_two_graders_at_once_lose_nothing(pg_course: Any) -> None:
     assert _gradebook_points(root) == _points(local)
 
 
+@pytest.mark.slow
 def test_an_unreachable_postgresql_is_an_error_not_sqlite(
     tmp_path: Path, postgres: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -195,6 +196,7 @@ def test_an_unreachable_postgresql_is_an_error_not_sqlite(
     assert not (tmp_path / "gradebook.db").exists()
 
 
+@pytest.mark.slow
 def test_every_command_names_its_database(
     tmp_path: Path, postgres: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -255,6 +257,7 @@ def test_late_penalty_extension_and_lms_export(pg_course: Any, tmp_path: Path) -
 # --- Dask ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_grades_like_the_local_pool(pg_course: Any) -> None:
     """Identical submissions (every third student) are graded as tasks of their own: none is lost."""
     root, local = pg_course
@@ -353,6 +356,7 @@ def test_a_worker_killed_mid_batch_loses_no_row(pg_course: Any, tmp_path: Path) 
     assert sorted(students) == sorted(local)  # every student exactly once
 
 
+@pytest.mark.slow
 def test_the_dashboard_of_a_local_cluster_binds_loopback() -> None:
     from autograder.batch.dask_engine import DaskEngine
 

@@ -149,6 +149,7 @@ def test_there_are_notebooks():
     assert {t.notebook for t in TASKS.values()} <= set(NOTEBOOKS), "a task's notebook is missing"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_source_notebook_runs_against_the_reference(source_runs, name):
     run = source_runs[name]
@@ -158,6 +159,7 @@ def test_source_notebook_runs_against_the_reference(source_runs, name):
     )
 
 
+@pytest.mark.slow
 def test_the_series_fits_the_time_budget(source_runs):
     lines = [f"{name:24s} {run.summary()}" for name, run in source_runs.items()]
     total = sum(run.seconds for run in source_runs.values())
@@ -166,6 +168,7 @@ def test_the_series_fits_the_time_budget(source_runs):
     assert total < SERIES_BUDGET_SECONDS, "\n".join(lines)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_source_check_cells_pass_and_grade(source_runs, name):
     """Against the reference each check cell prints no failure and its hidden grade is full marks."""
@@ -199,6 +202,7 @@ def release_runs(tmp_path_factory) -> dict[str, Run]:
     return runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_release_fails_only_with_its_own_stubs(release_runs, name):
     """Each error is a stub's NotImplementedError of this notebook's tasks or of those it uses (USES)."""
@@ -212,6 +216,7 @@ def test_release_fails_only_with_its_own_stubs(release_runs, name):
         assert (match.group(2), match.group(3)) == (task.function, task.path), evalue
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_release_check_cells_fail_with_their_own_task(release_runs, name):
     cells = check_cells(release_runs[name].nb)

@@ -31,6 +31,7 @@ TASK_TEST_FILES = [
 ] + PROVIDED_TEST_FILES
 
 
+@pytest.mark.slow
 def test_every_task_test_fails_on_the_stubs_with_its_task(tmp_path):
     report = tmp_path / "junit.xml"
     subprocess.run(
