@@ -11,6 +11,8 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+
+import pytest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
