@@ -11,9 +11,9 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The provided code's tests that must pass against the stubs (it calls no task function).
