@@ -37,7 +37,7 @@ class Task:
     parts: tuple[str, ...]  # what its result holds, part by part (a forward's cache is not compared)
     returns: str  # how the result splits into parts: "value", "pair" (out, cache), "tuple", or a
     #               task's own splitter in checks.py ("dx_grads", "layer_table")
-    inputs: str  # the case generator of autograder/cases.py that draws its arguments
+    inputs: str  # the case generator of autograder/inputs.py that draws its arguments
     forward: str | None = None  # a backward task: the forward function whose cache it takes
     depends: tuple[str, ...] = ()  # tasks whose functions this one calls in the student's own file
     #: a task drawing the inputs of another kind of task (``inputs``): its arguments from each drawn
