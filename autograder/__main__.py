@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from autograder import course, database
-from autograder.manifest import ManifestError
+from autograder.errors import CnnlabError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,50 +56,50 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("grade", help="batch-grade an assignment in parallel sandboxes (see: grade --help)")
     args = parser.parse_args(argv)
 
+    try:
+        return _run(args)
+    except CnnlabError as err:  # a user error (a bad manifest, a stray marker, no database): one line
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     root = course.course_root()
     if args.command in ("demo", "release", "autograde", "table", "export"):
         url = database.db_url(root)
-        try:
-            database.check(url)
-        except database.DatabaseError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
+        database.check(url)
         if args.command != "demo":  # the demo says it itself
             print(f"gradebook: {database.describe(url)}", file=sys.stderr)
-    try:
-        if args.command == "demo":
-            course.demo(root, args.verbose)
-        elif args.command == "release":
-            course.release(root, verbose=args.verbose)
-        elif args.command == "check-release":
-            problems = course.check_release(root)
-            for line in problems:
-                print(line)
-            if problems:
-                print(f"RELEASE CHECK FAILED: {len(problems)} problems in {root / 'release'}")
-                return 1
-            print(f"release check passed: {root / 'release'}")
-        elif args.command == "fabricate":
-            for student, assignments in course.fabricate(root, args.students).items():
-                print(f"{student}: submitted {', '.join(assignments) or 'nothing'}")
-        elif args.command == "autograde":
-            course.autograde(root, args.student, args.verbose)
-            fb = course.generate_feedback(root, args.verbose)
-            if not fb.ok:
-                print("\n".join(["generate_feedback reported errors:", *fb.problems()[:20]]))
-            path = course.export_csv(root, args.verbose)
-            print(course.grade_table(root, args.student).format())
-            print(f"grades CSV: {path}\nfeedback HTML: {root / 'feedback'}")
-        elif args.command == "table":
-            print(course.grade_table(root).format())
-        elif args.command == "export":
-            from autograder import lms
+    if args.command == "demo":
+        course.demo(root, args.verbose)
+    elif args.command == "release":
+        course.release(root, verbose=args.verbose)
+    elif args.command == "check-release":
+        problems = course.check_release(root)
+        for line in problems:
+            print(line)
+        if problems:
+            print(f"RELEASE CHECK FAILED: {len(problems)} problems in {root / 'release'}")
+            return 1
+        print(f"release check passed: {root / 'release'}")
+    elif args.command == "fabricate":
+        for student, assignments in course.fabricate(root, args.students).items():
+            print(f"{student}: submitted {', '.join(assignments) or 'nothing'}")
+    elif args.command == "autograde":
+        course.autograde(root, args.student, args.verbose)
+        fb = course.generate_feedback(root, args.verbose)
+        if not fb.ok:
+            print("\n".join(["generate_feedback reported errors:", *fb.problems()[:20]]))
+        path = course.export_csv(root, args.verbose)
+        print(course.grade_table(root, args.student).format())
+        print(f"grades CSV: {path}\nfeedback HTML: {root / 'feedback'}")
+    elif args.command == "table":
+        print(course.grade_table(root).format())
+    elif args.command == "export":
+        from autograder import lms
 
-            plain, canvas = lms.write_exports(root, args.out)
-            print(f"grades CSV: {plain}\nCanvas import CSV: {canvas}")
-    except (course.CourseError, ManifestError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        plain, canvas = lms.write_exports(root, args.out)
+        print(f"grades CSV: {plain}\nCanvas import CSV: {canvas}")
     return 0
 
 

@@ -9,6 +9,10 @@ This module is part of ``autograder`` (the release step imports it); ``tools/bui
 * ``cnnlab/check_cases.json``: the fixed cases the visible checks use, computed from the reference.
 * ``solutions/notebooks/*.ipynb`` -> ``notebooks/*.ipynb``: solution regions replaced by nbgrader's
   stub, hidden tests removed, outputs cleared; nbgrader cell metadata kept.
+* the parts of hand-written files that the task table determines (:mod:`autograder.generate`): each
+  task's heading line and check cell in ``solutions/notebooks`` (points from
+  ``autograder/assignments.toml``), and the generated regions of ``README.md``, ``book/intro.md`` and
+  ``docs/architecture.md``. The release notebooks are built from the derived source notebooks.
 * ``notebooks/cnnlab``: a symbolic link to ``../cnnlab``, so that the student's package sits next to
   the notebooks as it does in the nbgrader release: ``make lab`` (JupyterLab rooted at ``notebooks/``)
   shows both, and the notebooks' links ``cnnlab/conv.py`` work in either layout.
@@ -19,12 +23,17 @@ This module is part of ``autograder`` (the release step imports it); ``tools/bui
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
+from autograder import generate, markers, mistakes, scoring
+from autograder.errors import CnnlabError, report
+from autograder.inputs import VISIBLE_SEED, task_inputs, task_rng
+from autograder.manifest import task_points
 from autograder.markers import BEGIN, BEGIN_HIDDEN, END, END_HIDDEN
 from autograder.reference import load_reference
 
@@ -40,7 +49,7 @@ CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 MARKDOWN_STUB = "YOUR ANSWER HERE"
 
 
-class BuildError(Exception):
+class BuildError(CnnlabError):
     """The source is not in a shape the build can release (a stray marker, a region with no task)."""
 
 
@@ -57,43 +66,12 @@ def _banner(rel: str, todo: bool) -> str:
     return "".join(lines)
 
 
-def _regions(lines: list[str], where: str) -> list[tuple[int, int]]:
-    """Pairs (begin, end) of 0-based line indices of the solution markers; errors on bad nesting."""
-    regions, start = [], None
-    for i, line in enumerate(lines):
-        text = line.strip()
-        if text.startswith(BEGIN):
-            if start is not None:
-                raise BuildError(f"{where}:{i + 1}: nested {BEGIN}")
-            start = i
-        elif text.startswith(END):
-            if start is None:
-                raise BuildError(f"{where}:{i + 1}: {END} without {BEGIN}")
-            regions.append((start, i))
-            start = None
-    if start is not None:
-        raise BuildError(f"{where}:{start + 1}: {BEGIN} is never closed")
-    return regions
-
-
-def _enclosing_function(tree: ast.Module, lineno: int) -> str | None:
-    best = None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            if node.lineno <= lineno <= (node.end_lineno or node.lineno):
-                if best is None or node.lineno > best.lineno:
-                    best = node
-    return best.name if best else None
-
-
 def strip_module(text: str, module: str, tasks: dict) -> tuple[str, list[str]]:
     """The student version of one reference module, and the task IDs it stubs out."""
     from_function = {(t.module, t.function): t for t in tasks.values()}
     lines = text.splitlines(keepends=True)
-    tree = ast.parse(text)
     out, done, pos = [], [], 0
-    for begin, end in _regions(lines, f"solutions/cnnlab/{module}.py"):
-        fname = _enclosing_function(tree, begin + 1)
+    for begin, end, fname in markers.function_regions(text, f"solutions/cnnlab/{module}.py"):
         task = from_function.get((module, fname))
         if task is None:
             raise BuildError(
@@ -112,28 +90,6 @@ def strip_module(text: str, module: str, tasks: dict) -> tuple[str, list[str]]:
     return "".join(out), done
 
 
-def _strip_between(source: str, begin: str, end: str, stub: str | None) -> str:
-    """Replace each begin/end region of a cell's source by ``stub`` (indented), or drop it."""
-    lines = source.splitlines(keepends=True)
-    out, inside = [], False
-    for line in lines:
-        text = line.strip()
-        if text.startswith(begin):
-            inside = True
-            if stub is not None:
-                indent = line[: len(line) - len(line.lstrip())]
-                out.extend(indent + s + "\n" for s in stub.splitlines())
-        elif text.startswith(end):
-            if not inside:
-                raise BuildError(f"{end} without {begin}")
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise BuildError(f"{begin} is never closed")
-    return "".join(out).rstrip("\n")
-
-
 def release_notebook(nb: dict) -> dict:
     """The student version of one nbgrader source notebook (a new dict)."""
     nb = json.loads(json.dumps(nb))
@@ -142,11 +98,11 @@ def release_notebook(nb: dict) -> dict:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         stub = CODE_STUB if cell["cell_type"] == "code" else MARKDOWN_STUB
         if BEGIN in source:
-            source = _strip_between(source, BEGIN, END, stub)
+            source = markers.strip_between(source, BEGIN, END, stub)
         elif meta.get("solution"):
             source = stub
         if BEGIN_HIDDEN in source:
-            source = _strip_between(source, BEGIN_HIDDEN, END_HIDDEN, None)
+            source = markers.strip_between(source, BEGIN_HIDDEN, END_HIDDEN, None)
         cell["source"] = source
         if cell["cell_type"] == "code":
             cell["outputs"] = []
@@ -178,14 +134,71 @@ def build() -> dict[Path, str]:
     twice = sorted({t for t in stubbed if stubbed.count(t) > 1})
     if missing or twice:
         raise BuildError(f"every task needs exactly one solution region: missing {missing}, repeated {twice}")
-    from autograder.cases import visible_cases
-
     for data in sorted(SOURCE_PKG.glob("*.txt")):  # data files ship as they are (digits.txt)
         files[RELEASE_PKG / data.name] = data.read_text()
     files[RELEASE_PKG / "check_cases.json"] = json.dumps(visible_cases(ref), indent=1, sort_keys=True) + "\n"
+    points = task_points()
+    problems = []
     for src in sorted(SOURCE_NB.glob("*.ipynb")):
-        files[RELEASE_NB / src.name] = dump_notebook(release_notebook(json.loads(src.read_text())))
+        nb = generate.with_check_cells(json.loads(src.read_text()), src.stem, tasks, points)
+        problems += generate.notebook_contract(nb, src.stem, tasks, points)
+        files[src] = generate.dump_source_notebook(nb)
+        files[RELEASE_NB / src.name] = dump_notebook(release_notebook(nb))
+    if problems:
+        raise BuildError("the source notebooks break their contract:\n" + "\n".join(problems))
+    files.update(generate.markdown_files(tasks, points))
     return files
+
+
+def in_release(path: Path) -> bool:
+    """Whether a file the build writes is part of the student release (``cnnlab/``, ``notebooks/``)."""
+    return path.is_relative_to(RELEASE_PKG) or path.is_relative_to(RELEASE_NB)
+
+
+def _same(path: Path, text: str) -> bool:
+    """Whether ``path`` holds ``text`` (a notebook: the same content, whatever its JSON layout)."""
+    if not path.exists():
+        return False
+    current = path.read_text()
+    if current == text:
+        return True
+    if path.suffix == ".ipynb" and path.is_relative_to(SOURCE_NB):
+        return json.loads(current) == json.loads(text)
+    return False
+
+
+def visible_cases(ref: ModuleType) -> dict[str, Any]:
+    """The content of ``cnnlab/check_cases.json``: deterministic and JSON-serialisable.
+
+    For every task a few tiny cases: the arguments, the reference's outcome, and the outcome of each
+    known mistake of the task that differs from it; plus the mistakes' messages and the tolerance.
+    """
+    checks = scoring.judge_module(ref)
+    tasks: dict[str, list[dict[str, Any]]] = {}
+    for task_id in ref.tasks.TASKS:
+        entries = []
+        for case in task_inputs(task_id, task_rng(task_id, VISIBLE_SEED), visible=True):
+            expected = scoring.expected_outcome(task_id, case.args, ref)
+            variants = {
+                k: checks.to_json(v)
+                for k, v in scoring.variant_outcomes(task_id, case.args, ref).items()
+                if not checks.close_enough(v, expected, checks.MATCH_RTOL)
+            }
+            entries.append(
+                {
+                    "label": case.label,
+                    "args": checks.to_json(list(case.args)),
+                    "expected": checks.to_json(expected),
+                    "variants": variants,
+                }
+            )
+        tasks[task_id] = entries
+    return {
+        "about": "Fixed cases of the visible checks (cnnlab/checks.py), generated by `make release`.",
+        "rtol": checks.RTOL,
+        "mistakes": {m.id: {"task": m.task, "message": m.message} for m in mistakes.MISTAKES},
+        "tasks": tasks,
+    }
 
 
 def _stale(files: dict[Path, str]) -> list[Path]:
@@ -201,7 +214,7 @@ def check(files: dict[Path, str]) -> list[str]:
         rel = path.relative_to(ROOT)
         if not path.exists():
             problems.append(f"{rel}: missing")
-        elif path.read_text() != text:
+        elif not _same(path, text):
             problems.append(f"{rel}: differs from the build")
     problems += [f"{p.relative_to(ROOT)}: not produced by the build" for p in _stale(files)]
     if not PACKAGE_LINK.is_symlink() or os.readlink(PACKAGE_LINK) != LINK_TARGET:
@@ -227,19 +240,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed release is out of date")
     args = parser.parse_args(argv)
-    files = build()
+    try:
+        files = build()
+    except CnnlabError as err:  # the source's fault (a stray marker, a bad manifest): one line
+        return report("make release", err)
     if args.check:
         problems = check(files)
         for line in problems:
             print(line)
         if problems:
-            print("the student release is out of date: run `make release` and commit the result")
+            print("the release or a generated part is out of date: run `make release` and commit the result")
         return 1 if problems else 0
     for path in _stale(files):
         path.unlink()
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_text() != text:
+        if not _same(path, text):
             path.write_text(text)
     make_link()
     print(f"built {len(files)} files into cnnlab/ and notebooks/")

@@ -19,11 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+try:
+    from autograder.errors import CnnlabError
+except ImportError:  # loaded by path from nbgrader_config.py, where `autograder` is no package
+    CnnlabError = Exception  # type: ignore[misc,assignment]
+
 ENV = "CNNLAB_DB_URL"
 T = TypeVar("T")
 
 
-class DatabaseError(Exception):
+class DatabaseError(CnnlabError):
     """The configured gradebook database cannot be used (the message says which and why)."""
 
 

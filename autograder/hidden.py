@@ -1,4 +1,4 @@
-"""Hidden grading: ``grade_task("2.1")`` in the hidden part of a check cell returns the task's points.
+"""Hidden grading: ``grade_task("X.Y")`` in the hidden part of a check cell returns the task's points.
 
 It runs in nbgrader's grading kernel, where ``import cnnlab`` is the student's copy (the working
 directory is the student's assignment folder) and ``NBGRADER_EXECUTION=autograde``. For each task it
@@ -14,7 +14,7 @@ directory is the student's assignment folder) and ``NBGRADER_EXECUTION=autograde
    ``cnnlab.conv``, ``cnnlab.pool`` and ``cnnlab.residual`` replaced by the reference's (grading
    isolation, :func:`autograder.cases.restored_functions`: backward passes get caches made by the
    reference forward, a residual block runs the provided convolutions, so a wrong conv2d_forward costs
-   points in Task 2.1 only), and with warnings, stderr and stdout captured;
+   points in its own task only), and with warnings, stderr and stdout captured;
 4. scores the outcomes with :func:`autograder.cases.grade_runs`, the code the batch grader
    (:mod:`autograder.batch`) uses too: a case passes when the output matches the reference
    (``checks.RTOL``) and the inputs are unchanged;
@@ -103,14 +103,14 @@ def grading_seed(
 
 
 @contextlib.contextmanager
-def isolated(task_id: str, student: ModuleType, ref: ModuleType) -> Iterator[None]:
+def isolated(student: ModuleType, ref: ModuleType) -> Iterator[None]:
     """Put the reference's provided functions into the student's conv/pool/residual modules
-    (:func:`autograder.cases.restored_functions`); restore the student's on exit.
+    (:func:`autograder.isolation.restored_functions`); restore the student's on exit.
 
     A residual block then runs the provided convolutions (``cnnlab.residual`` calls
     ``conv2d_forward`` through its own namespace), a backward pass the provided helpers, and so on.
     The student's task functions stay the student's (the batch grader cannot do otherwise: it never
-    gives the reference to student code), so ``task_id`` does not change what is replaced.
+    gives the reference to student code), whichever task is graded.
     """
     saved: list[tuple[ModuleType, str, bool, object]] = []
     try:
@@ -176,13 +176,13 @@ def grade_function(
                 notes.append(cases.stopped_message(len(runs), n_total, time_budget))
                 break
             args = copy.deepcopy(case.args)
-            with isolated(task_id, student_module, ref):
+            with isolated(student_module, ref):
                 got, _ = checks.call(task_id, fn, args)
             runs.append(cases.CaseRun(got, args))
         if case_list and case_list[0].forward and cases.n_passed(task_id, case_list, runs, ref) < len(runs):
             # a backward task that lost cases: again, on the cache of the student's own forward
             module = cases.task_module(student_module, task_id)
-            with isolated(task_id, student_module, ref):
+            with isolated(student_module, ref):
                 runs = [
                     cases.CaseRun(
                         run.got, run.args_after, cases.own_cache_outcome(task_id, module, case, checks)

@@ -327,16 +327,23 @@ def task_inputs(task_id: str, rng: np.random.Generator, visible: bool = False) -
     """The argument sets of one task, drawn from ``rng`` (float64 throughout).
 
     ``visible=True`` gives the few tiny cases stored in ``check_cases.json``; otherwise the grader's
-    cases. The task table names the generator (``Task.inputs``); a backward task (``Task.forward``)
-    gets a cache made by the *reference* forward pass, so a student's backward is graded on its own.
+    cases. The task table names the generator (``Task.inputs``), and, for a task on another task's kind
+    of inputs, how its arguments follow from each drawn case (``Task.view``); a backward task
+    (``Task.forward``) gets a cache made by the *reference* forward pass, so a student's backward is
+    graded on its own.
     """
     ref = load_reference()
     task = ref.tasks.TASKS[task_id]
     forward = getattr(getattr(ref, task.module), task.forward) if task.forward else None
-    return _GENERATORS[task.inputs](ref, rng, visible, forward)
+    drawn = _GENERATORS[task.inputs](ref, rng, visible, forward)
+    if task.view is None:
+        return drawn
+    # a task on another task's kind of inputs (e.g. a filter, a length and a mode from conv1d's cases)
+    viewed = (task.view(case.args) for case in drawn)
+    return [Case(ref.judge.describe_args(task_id, args), args) for args in viewed]
 
 
 def task_rng(task_id: str, seed: int) -> np.random.Generator:
-    """The generator of one task's cases: the seed combined with the task ID (``"2.1"`` -> 2, 1)."""
+    """The generator of one task's cases: the seed combined with the task ID (``"X.Y"`` -> X, Y)."""
     major, minor = (int(p) for p in task_id.split("."))
     return np.random.default_rng([int(seed) % 2**63, major, minor])

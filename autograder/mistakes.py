@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from autograder.reference import REFERENCE_DIR, ROOT, load_package
+from autograder.reference import REFERENCE_DIR, ROOT, load_package, load_reference
 
 
 @dataclass(frozen=True)
@@ -33,18 +33,21 @@ class Mistake:
     Attributes:
         id: short snake_case name, unique, e.g. ``"conv2d_flipped_kernel"``.
         task: the task ID it belongs to, e.g. ``"2.1"``.
-        module: the module of ``solutions/cnnlab`` it patches, e.g. ``"conv"``.
-        old: text that occurs exactly once in that module.
+        old: text that occurs exactly once in the task's module (:attr:`module`, from the task table).
         new: its replacement.
         message: the student-facing diagnosis: what the mistake is and how to fix it.
     """
 
     id: str
     task: str
-    module: str
     old: str
     new: str
     message: str
+
+    @property
+    def module(self) -> str:
+        """The module of ``solutions/cnnlab`` it patches, e.g. ``"conv"``: the task's, from the task table."""
+        return load_reference().tasks.TASKS[self.task].module
 
 
 # The four lines of the reference's maxpool2d_backward that route each window's gradient.
@@ -62,7 +65,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="size_no_plus_one",
         task="1.1",
-        module="conv",
         old="    return (n + 2 * pad - f) // stride + 1\n",
         new="    return (n + 2 * pad - f) // stride\n",
         message=(
@@ -74,7 +76,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="size_ceil",
         task="1.1",
-        module="conv",
         old="    return (n + 2 * pad - f) // stride + 1\n",
         new="    return -(-(n + 2 * pad - f) // stride) + 1\n",
         message=(
@@ -85,7 +86,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="size_pad_once",
         task="1.1",
-        module="conv",
         old="    return (n + 2 * pad - f) // stride + 1\n",
         new="    return (n + pad - f) // stride + 1\n",
         message=(
@@ -97,7 +97,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="conv1d_correlation",
         task="1.2",
-        module="conv",
         old="                full[t] += x[t - a] * w[a]\n",
         new="                full[t] += x[t - a] * w[F - 1 - a]\n",
         message=(
@@ -108,7 +107,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="conv1d_same_offset",
         task="1.2",
-        module="conv",
         old="        start = (L + F - 1 - size) // 2\n",
         new="        start = (L + F - size) // 2\n",
         message=(
@@ -120,7 +118,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="conv1d_valid_offset",
         task="1.2",
-        module="conv",
         old="    start = min(L, F) - 1\n",
         new="    start = 0\n",
         message=(
@@ -129,11 +126,53 @@ MISTAKES: list[Mistake] = [
             "completely: skip the first min(L, F) - 1 entries of the full result."
         ),
     ),
+    # ---------------------------------------------------------------- 1.3 conv_matrix
+    Mistake(
+        id="conv_matrix_correlation",
+        task="1.3",
+        old="        full[j : j + F, j] = w\n",
+        new="        full[j : j + F, j] = w[::-1]\n",
+        message=(
+            "Your conv_matrix is the matrix of cross-correlation: each column holds the filter reversed. "
+            "Column j of the convolution matrix is conv1d(e_j, w), the filter put down as it is, starting "
+            "at row j: T[j + a, j] = w[a]."
+        ),
+    ),
+    Mistake(
+        id="conv_matrix_transposed",
+        task="1.3",
+        old="    return full[start : start + size]\n    ### END SOLUTION\n\n\ndef pad2d",
+        new="    return full[start : start + size].T\n    ### END SOLUTION\n\n\ndef pad2d",
+        message=(
+            "Your conv_matrix returns the transpose: T must have one ROW per output and one COLUMN per "
+            "input entry, shape (m, n), so that T @ x is the output. (T.T is the backward pass: the "
+            "transposed convolution.)"
+        ),
+    ),
+    Mistake(
+        id="conv_matrix_same_offset",
+        task="1.3",
+        old="        start = (n + F - 1 - size) // 2\n",
+        new="        start = (n + F - size) // 2\n",
+        message=(
+            "Your conv_matrix in mode 'same' keeps the rows one too low: like conv1d, keep size = max(n, F) "
+            "rows of the full matrix starting at row (n + F - 1 - size) // 2 (rounding down)."
+        ),
+    ),
+    Mistake(
+        id="conv_matrix_always_full",
+        task="1.3",
+        old="    return full[start : start + size]\n    ### END SOLUTION\n\n\ndef pad2d",
+        new="    return full\n    ### END SOLUTION\n\n\ndef pad2d",
+        message=(
+            "Your conv_matrix has the shape of mode 'full' whatever the mode: keep only the rows of the full "
+            "matrix that conv1d keeps, so that T has as many rows as conv1d(x, w, mode) has entries."
+        ),
+    ),
     # ---------------------------------------------------------------- 2.1 conv2d_forward
     Mistake(
         id="conv2d_flipped_kernel",
         task="2.1",
-        module="conv",
         old="np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3])) + b",
         new="np.tensordot(window, w[:, :, ::-1, ::-1], axes=([1, 2, 3], [1, 2, 3])) + b",
         message=(
@@ -145,7 +184,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="conv2d_no_bias",
         task="2.1",
-        module="conv",
         old="np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3])) + b",
         new="np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3]))",
         message="Your conv2d_forward forgets the bias: add b[k] to every output of filter k.",
@@ -153,7 +191,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="conv2d_bias_wrong_axis",
         task="2.1",
-        module="conv",
         old=(
             "            out[:, :, i, j] = np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3])) + b\n"
             "    cache = (x, w, b, stride, pad)\n"
@@ -172,7 +209,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="conv2d_hw_swapped",
         task="2.1",
-        module="conv",
         old="window = xp[:, :, i * stride : i * stride + FH, j * stride : j * stride + FW]",
         new="window = xp[:, :, j * stride : j * stride + FH, i * stride : i * stride + FW]",
         message=(
@@ -184,7 +220,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="conv2d_stride_ignored",
         task="2.1",
-        module="conv",
         old="window = xp[:, :, i * stride : i * stride + FH, j * stride : j * stride + FW]",
         new="window = xp[:, :, i : i + FH, j : j + FW]",
         message=(
@@ -195,7 +230,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="conv2d_pad_one_side",
         task="2.1",
-        module="conv",
         old="    xp = pad2d(x, pad)\n    out = np.empty(",
         new="    xp = np.pad(x, ((0, 0), (0, 0), (0, 2 * pad), (0, 2 * pad)))\n    out = np.empty(",
         message=(
@@ -207,7 +241,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="conv2d_pad_all_axes",
         task="2.1",
-        module="conv",
         old="    xp = pad2d(x, pad)\n    out = np.empty(",
         new="    xp = np.pad(x, pad)\n    out = np.empty(",
         message=(
@@ -220,7 +253,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="conv2d_backward_stride_ignored",
         task="2.2",
-        module="conv",
         old=(
             "            rows = slice(i * stride, i * stride + FH)\n"
             "            cols = slice(j * stride, j * stride + FW)\n"
@@ -235,7 +267,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="conv2d_backward_no_crop",
         task="2.2",
-        module="conv",
         old="    dx = dxp[:, :, pad : pad + H, pad : pad + W]\n",
         new="    dx = dxp\n",
         message=(
@@ -246,7 +277,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="conv2d_backward_assign_overlap",
         task="2.2",
-        module="conv",
         old="            dxp[:, :, rows, cols] += np.tensordot(g, w, axes=([1], [0]))\n",
         new="            dxp[:, :, rows, cols] = np.tensordot(g, w, axes=([1], [0]))\n",
         message=(
@@ -257,7 +287,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="conv2d_backward_db_no_batch",
         task="2.2",
-        module="conv",
         old="    db = dout.sum(axis=(0, 2, 3))\n",
         new="    db = dout.sum(axis=(2, 3))\n",
         message=(
@@ -269,7 +298,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="conv2d_backward_dw_flipped",
         task="2.2",
-        module="conv",
         old="            dw += np.tensordot(g, xp[:, :, rows, cols], axes=([0], [0]))\n",
         new="            dw += np.tensordot(g, xp[:, :, rows, cols][:, :, ::-1, ::-1], axes=([0], [0]))\n",
         message=(
@@ -281,7 +309,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="maxpool_stride_as_size",
         task="3.1",
-        module="pool",
         old="            window = x[:, :, i * stride : i * stride + size, j * stride : j * stride + size]\n"
         "            out[:, :, i, j] = window.max(axis=(2, 3))\n",
         new="            window = x[:, :, i * size : i * size + size, j * size : j * size + size]\n"
@@ -295,7 +322,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="maxpool_max_over_channels",
         task="3.1",
-        module="pool",
         old="            out[:, :, i, j] = window.max(axis=(2, 3))\n",
         new="            out[:, :, i, j] = window.max(axis=(1, 2, 3))[:, None]\n",
         message=(
@@ -307,7 +333,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="maxpool_backward_split_ties",
         task="3.2",
-        module="pool",
         old=_MAXPOOL_FIRST_MAX,
         new=(
             "            mask = window == window.max(axis=(2, 3), keepdims=True)\n"
@@ -325,7 +350,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="maxpool_backward_all_ties",
         task="3.2",
-        module="pool",
         old=_MAXPOOL_FIRST_MAX,
         new=(
             "            mask = window == window.max(axis=(2, 3), keepdims=True)\n"
@@ -343,7 +367,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="maxpool_backward_last_tie",
         task="3.2",
-        module="pool",
         old="            first = window.reshape(N, C, -1).argmax(axis=2)\n",
         new="            first = size * size - 1 - window.reshape(N, C, -1)[:, :, ::-1].argmax(axis=2)\n",
         message=(
@@ -354,7 +377,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="maxpool_backward_assign_overlap",
         task="3.2",
-        module="pool",
         old="            dx[n_idx, c_idx, i * stride + p, j * stride + q] += dout[:, :, i, j]\n",
         new="            dx[n_idx, c_idx, i * stride + p, j * stride + q] = dout[:, :, i, j]\n",
         message=(
@@ -367,7 +389,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="residual_no_lam",
         task="4.1",
-        module="residual",
         old="    out = f + lam * x\n",
         new="    out = f + x\n",
         message=(
@@ -378,7 +399,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="residual_relu_after_sum",
         task="4.1",
-        module="residual",
         old="    out = f + lam * x\n    return out, (lam, conv1_cache, relu_cache, conv2_cache)\n",
         new=(
             "    out = np.maximum(f + lam * x, 0)\n"
@@ -393,7 +413,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="residual_no_relu",
         task="4.1",
-        module="residual",
         old="    r, relu_cache = relu_forward(a)\n",
         new="    r, relu_cache = a, (a,)\n",
         message=(
@@ -405,7 +424,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="residual_backward_skip_no_lam",
         task="4.2",
-        module="residual",
         old="    dx = dx_f + lam * dout\n",
         new="    dx = dx_f + dout\n",
         message=(
@@ -416,7 +434,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="residual_backward_no_skip",
         task="4.2",
-        module="residual",
         old="    dx = dx_f + lam * dout\n",
         new="    dx = dx_f\n",
         message=(
@@ -427,7 +444,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="residual_backward_no_relu",
         task="4.2",
-        module="residual",
         old="    da = relu_backward(dr, relu_cache)\n",
         new="    da = dr\n",
         message=(
@@ -439,7 +455,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="shapes_conv_no_bias",
         task="5.1",
-        module="network",
         old="            out.append((shape, F * F * D * K + K))\n",
         new="            out.append((shape, F * F * D * K))\n",
         message=(
@@ -451,7 +466,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="shapes_conv_no_depth",
         task="5.1",
-        module="network",
         old="            out.append((shape, F * F * D * K + K))\n",
         new="            out.append((shape, F * F * K + K))\n",
         message=(
@@ -463,7 +477,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="shapes_pool_params",
         task="5.1",
-        module="network",
         old=(
             "            shape = (D, size(H, F, S, 0), size(W, F, S, 0))\n"
             "            out.append((shape, 0))\n"
@@ -480,7 +493,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="shapes_ceil",
         task="5.1",
-        module="network",
         old="        return (n + 2 * p - f) // s + 1\n",
         new="        return -(-(n + 2 * p - f) // s) + 1\n",
         message=(
@@ -492,7 +504,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="shapes_pad_once",
         task="5.1",
-        module="network",
         old="        return (n + 2 * p - f) // s + 1\n",
         new="        return (n + p - f) // s + 1\n",
         message=(
@@ -503,7 +514,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="shapes_fc_no_bias",
         task="5.1",
-        module="network",
         old="            out.append(((M,), n_in * M + M))\n",
         new="            out.append(((M,), n_in * M))\n",
         message=(
@@ -514,7 +524,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="shapes_fc_depth_only",
         task="5.1",
-        module="network",
         old="            n_in = int(np.prod(shape))\n",
         new="            n_in = shape[0]\n",
         message=(
@@ -527,7 +536,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="rf_add_f",
         task="5.2",
-        module="network",
         old="        r = r + (f - 1) * jump\n",
         new="        r = r + f\n",
         message=(
@@ -539,7 +547,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="rf_no_jump",
         task="5.2",
-        module="network",
         old="        r = r + (f - 1) * jump\n",
         new="        r = r + (f - 1)\n",
         message=(
@@ -551,7 +558,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="rf_size_times_stride",
         task="5.2",
-        module="network",
         old="        r = r + (f - 1) * jump\n",
         new="        r = (r - 1) * s + f\n",
         message=(
@@ -564,7 +570,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="rf_pool_ignored",
         task="5.2",
-        module="network",
         old='        if kind == "relu":\n            continue\n        f, s = (numbers[1], numbers[2])',
         new='        if kind != "conv":\n            continue\n        f, s = (numbers[1], numbers[2])',
         message=(
@@ -576,7 +581,6 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="rf_jump_last_stride",
         task="5.2",
-        module="network",
         old="        jump = jump * s\n",
         new="        jump = s\n",
         message=(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder import database
+from autograder.errors import CnnlabError
 
 REPO = Path(__file__).resolve().parent.parent
 AUTOGRADER_DIR = REPO / "autograder"
@@ -20,7 +21,7 @@ SOLUTIONS_PKG = REPO / "solutions" / "cnnlab"
 SOLUTIONS_NB = REPO / "solutions" / "notebooks"
 
 
-class CourseError(Exception):
+class CourseError(CnnlabError):
     """A step of the course pipeline failed; the message says what and where."""
 
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 import atexit
 import functools
 import hashlib
+import importlib
 import importlib.util
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -146,3 +148,39 @@ def use(files: ReferenceFiles) -> ModuleType:
     module = sys.modules.get(name) or load_package(_private_folder(files, digest_), name)
     _ACTIVE.update(module=module, digest=digest_)
     return module
+
+
+class Reference:
+    """The reference, created once (:func:`reference`): its package, its task table, its judging
+    core, and a task's module or function in any package laid out like ``cnnlab``."""
+
+    def __init__(self, package: ModuleType) -> None:
+        self.package = package
+        self.tasks: dict[str, Any] = package.tasks.TASKS
+        #: the judging core, ``cnnlab/judge.py``: outcomes, comparison, diagnosis, the cases' JSON
+        self.judge: ModuleType = importlib.import_module(f"{package.__name__}.judge")
+
+    def task(self, task_id: str) -> Any:
+        """The row of the task table, e.g. for ``"2.1"``."""
+        return self.tasks[task_id]
+
+    def module(self, task_id: str, package: ModuleType | None = None) -> ModuleType:
+        """``package.<module>`` of a task (default: the reference's), e.g. ``cnnlab.conv``."""
+        package = self.package if package is None else package
+        return importlib.import_module(f"{package.__name__}.{self.task(task_id).module}")
+
+    def function(self, task_id: str, package: ModuleType | None = None) -> Callable[..., Any]:
+        """``package.<module>.<function>`` of a task (default: the reference's)."""
+        return getattr(self.module(task_id, package), self.task(task_id).function)
+
+
+_REFERENCES: dict[str, Reference] = {}
+
+
+def reference() -> Reference:
+    """The one :class:`Reference` of the reference in use (:func:`load_reference`; on a cluster
+    worker, the one the latest job brought: :func:`use`)."""
+    package = load_reference()
+    if package.__name__ not in _REFERENCES:
+        _REFERENCES[package.__name__] = Reference(package)
+    return _REFERENCES[package.__name__]

@@ -3,7 +3,6 @@ the reference with some tasks left as stubs, or with named classic mistakes plan
 
 from __future__ import annotations
 
-import ast
 import copy
 import json
 import shutil
@@ -13,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.manifest import Assignment, load_manifest
-from autograder.markers import BEGIN, END, grade_id
+from autograder.markers import function_regions, grade_id
 from autograder.nbgrader_run import AUTOGRADER_DIR, SOLUTIONS_PKG, CourseError, course_root
 
 SAMPLES_DIR = AUTOGRADER_DIR / "samples"
@@ -46,23 +45,6 @@ def load_sample(name: str, samples_dir: Path = SAMPLES_DIR) -> Sample:
     return Sample(name, data.get("description", ""), data.get("default", "stub"), data.get("assignments", {}))
 
 
-def _task_regions(text: str) -> list[tuple[int, int, str | None]]:
-    """(begin, end, function name) of each solution region of a reference module, 0-based lines."""
-    lines = text.splitlines()
-    tree = ast.parse(text)
-    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
-    regions, start = [], None
-    for i, line in enumerate(lines):
-        if line.strip().startswith(BEGIN):
-            start = i
-        elif line.strip().startswith(END) and start is not None:
-            around = [f for f in functions if f.lineno <= start + 1 <= (f.end_lineno or f.lineno)]
-            name = max(around, key=lambda f: f.lineno).name if around else None
-            regions.append((start, i, name))
-            start = None
-    return regions
-
-
 def reference_variant(module: str, done: Iterable[str] | None = None, mistakes: Sequence[str] = ()) -> str:
     """A student's version of ``cnnlab/<module>.py`` made from the reference.
 
@@ -93,7 +75,7 @@ def reference_variant(module: str, done: Iterable[str] | None = None, mistakes: 
     done = set(by_function.values()) if done is None else set(done)
     lines = text.splitlines(keepends=True)
     drop = set()
-    for begin, end, fname in _task_regions(text):
+    for begin, end, fname in function_regions(text, f"solutions/cnnlab/{module}.py"):
         if by_function.get(fname) in done:
             drop.update((begin, end))  # keep the body, lose the markers
     text = "".join(line for i, line in enumerate(lines) if i not in drop)

@@ -249,7 +249,8 @@ def startup_costs(children: int = 10) -> None:
     from autograder import sandbox
 
     conv = (REPO / "solutions" / "cnnlab" / "conv.py").read_bytes()
-    spec = sandbox.TaskSpec("1.1", "conv", "conv_output_size", [(5, 3, 1, 0)])
+    task = next(iter(load_reference().tasks.TASKS.values()))  # the table's first task: conv_output_size
+    spec = sandbox.TaskSpec(task.id, task.module, task.function, [(5, 3, 1, 0)])
     print()
     print(f"sandbox start-up per child (median of {children}, child imports cnnlab and runs one case):")
     for name, bubblewrap in (("bubblewrap", True), ("fallback", False)):

@@ -8,6 +8,8 @@ Each task's tests carry its marker: ``pytest -m task2_1`` runs exactly the tests
 from __future__ import annotations
 
 import importlib
+import re
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +49,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for mark in item.iter_markers():
             if mark.name in markers:
                 item.user_properties.append(("task", mark.name))
+
+
+def _task_markers_selected(config: pytest.Config) -> set[str] | None:
+    """The task markers of a ``-m`` expression made only of task markers joined by ``or`` (e.g.
+    ``task1_2`` or ``task2_1 or task2_2``), else None."""
+    expr = (config.getoption("markexpr") or "").strip()
+    words = re.findall(r"\w+", expr)
+    markers = {t.marker for t in TASKS.values()}
+    names = [w for w in words if w != "or"]
+    if not names or not set(names) <= markers or re.search(r"[^\w\s]", expr):
+        return None
+    return set(names)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """``pytest -m task1_2`` collects only the test files that carry that marker: importing the whole
+    suite (notebooks, nbgrader, the batch grader, Dask) takes most of the time of a student's run."""
+    selected = _task_markers_selected(config)
+    if selected is None or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    text = collection_path.read_text()
+    if any(re.search(rf"mark\.{m}\b", text) for m in selected):
+        return None
+    return True

@@ -187,6 +187,7 @@ def test_two_graders_at_once_lose_nothing(pg_course: Any) -> None:
     assert _gradebook_points(root) == _points(local)
 
 
+@pytest.mark.slow
 def test_an_unreachable_postgresql_is_an_error_not_sqlite(
     tmp_path: Path, postgres: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,6 +202,7 @@ def test_an_unreachable_postgresql_is_an_error_not_sqlite(
     assert not (tmp_path / "gradebook.db").exists()
 
 
+@pytest.mark.slow
 def test_every_command_names_its_database(
     tmp_path: Path, postgres: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -261,6 +263,7 @@ def test_late_penalty_extension_and_lms_export(pg_course: Any, tmp_path: Path) -
 # --- Dask ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_grades_like_the_local_pool(pg_course: Any) -> None:
     """Identical submissions (every third student) are graded as tasks of their own: none is lost."""
     root, local = pg_course
@@ -491,6 +494,7 @@ def test_a_machine_that_cannot_grade_stops_the_run_at_once(
     assert not list((out / "results").glob("*.json"))  # nothing was graded
 
 
+@pytest.mark.slow
 def test_the_dashboard_of_a_local_cluster_binds_loopback() -> None:
     from autograder.batch.dask_engine import DaskEngine
 

@@ -9,18 +9,26 @@ from pathlib import Path
 
 import pytest
 
-from autograder import build
+from autograder import build, markers
+from autograder.errors import CnnlabError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def built():
+def everything():
+    """Every file the build writes: the release and the generated parts of hand-written files."""
     return build.build()
 
 
-def test_committed_release_is_what_the_build_produces(built):
-    problems = build.check(built)
+@pytest.fixture(scope="module")
+def built(everything):
+    """The student release only."""
+    return {p: text for p, text in everything.items() if build.in_release(p)}
+
+
+def test_committed_release_is_what_the_build_produces(everything):
+    problems = build.check(everything)
     assert not problems, "run `make release` and commit:\n" + "\n".join(problems)
 
 
@@ -29,7 +37,7 @@ def solution_lines() -> list[str]:
     inside, outside = set(), set()
     for src in (ROOT / "solutions" / "cnnlab").glob("*.py"):
         text = src.read_text().splitlines()
-        regions = build._regions(text, src.name)
+        regions = markers.region_spans(text, src.name)
         in_region = {i for begin, end in regions for i in range(begin + 1, end)}
         for i, line in enumerate(text):
             (inside if i in in_region else outside).add(line.strip())
@@ -112,7 +120,7 @@ def test_strip_module_replaces_regions_and_keeps_the_rest():
 def test_strip_module_fails_loudly(src, match):
     from autograder.reference import load_reference
 
-    with pytest.raises(build.BuildError, match=match):
+    with pytest.raises(CnnlabError, match=match):  # a BuildError or a MarkerError: one line at release
         build.strip_module(src, "conv", load_reference().tasks.TASKS)
 
 
@@ -142,3 +150,17 @@ def test_release_notebook_strips_solutions_hidden_tests_and_outputs():
     assert out["cells"][0]["metadata"]["nbgrader"]["grade_id"] == "task1_1"
     assert out["cells"][1]["source"] == "Answer:\nYOUR ANSWER HERE"
     assert nb["cells"][0]["execution_count"] == 3, "the source notebook must not be modified"
+
+
+def test_a_stray_marker_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """A user error at release (here an END SOLUTION without its BEGIN) prints one line, exit 2."""
+    import shutil
+
+    shutil.copytree(build.SOURCE_PKG, tmp_path / "cnnlab", ignore=shutil.ignore_patterns("__pycache__"))
+    pool = tmp_path / "cnnlab" / "pool.py"
+    pool.write_text(pool.read_text() + "\n    ### END SOLUTION\n")
+    monkeypatch.setattr(build, "SOURCE_PKG", tmp_path / "cnnlab")
+    assert build.main(["--check"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "pool.py" in err and "END SOLUTION without" in err

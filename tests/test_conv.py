@@ -1,4 +1,4 @@
-"""Tasks 1.1 (conv_output_size) and 1.2 (conv1d), and the provided correlate1d and pad2d."""
+"""Tasks 1.1 (conv_output_size), 1.2 (conv1d), 1.3 (conv_matrix); the provided correlate1d and pad2d."""
 
 from __future__ import annotations
 
@@ -105,6 +105,69 @@ def test_correlation_is_not_commutative(cn):
     # result, so correlation is not commutative (convolution is).
     np.testing.assert_allclose(cn.conv.correlate1d(x, w, "full"), [-1, -2, -2, 2, 3], atol=EXACT)
     np.testing.assert_allclose(cn.conv.correlate1d(w, x, "full"), [3, 2, -2, -2, -1], atol=EXACT)
+
+
+def _unit_vector_matrix(w, n, mode):
+    """The oracle: column j is np.convolve of the unit vector e_j with w."""
+    return np.column_stack([np.convolve(np.eye(n)[j], w, mode) for j in range(n)])
+
+
+@pytest.mark.task1_3
+def test_conv_matrix_hand_worked(cn):
+    # column j is w = [1, 2, 3] put down from row j: a banded 5 x 3 matrix, by hand
+    expected = [[1, 0, 0], [2, 1, 0], [3, 2, 1], [0, 3, 2], [0, 0, 3]]
+    T = cn.conv.conv_matrix(np.array([1.0, 2.0, 3.0]), 3)
+    assert T.dtype == np.float64
+    np.testing.assert_array_equal(T, expected)
+
+
+@pytest.mark.task1_3
+@pytest.mark.parametrize("mode", MODES)
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 12), F=st.integers(1, 12), seed=st.integers(0, 2**32 - 1))
+def test_conv_matrix_equals_np_convolve_on_unit_vectors(cn, mode, n, F, seed):
+    w = np.random.default_rng(seed).normal(size=F)
+    T = cn.conv.conv_matrix(w, n, mode)
+    expected = _unit_vector_matrix(w, n, mode)
+    assert T.shape == expected.shape, f"mode={mode}: shape {T.shape}, expected {expected.shape}"
+    assert T.dtype == np.float64
+    assert rel(T, expected) < EXACT
+
+
+@pytest.mark.task1_3
+@pytest.mark.parametrize("mode", MODES)
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 10), F=st.integers(1, 10), seed=st.integers(0, 2**32 - 1))
+def test_conv_matrix_times_x_is_the_convolution(cn, mode, n, F, seed):
+    rng = np.random.default_rng(seed)
+    w, x = rng.normal(size=F), rng.normal(size=n)
+    assert rel(cn.conv.conv_matrix(w, n, mode) @ x, np.convolve(x, w, mode)) < EXACT
+
+
+@pytest.mark.task1_3
+@pytest.mark.parametrize(("n", "F"), [(1, 1), (6, 3), (3, 6), (8, 8)])
+def test_conv_matrix_full_is_scipys_toeplitz_matrix(cn, n, F):
+    from scipy.linalg import toeplitz
+
+    w = np.random.default_rng(n * 100 + F).normal(size=F)
+    expected = toeplitz(np.r_[w, np.zeros(n - 1)], np.r_[w[0], np.zeros(n - 1)])
+    np.testing.assert_array_equal(cn.conv.conv_matrix(w, n, "full"), expected)
+
+
+@pytest.mark.task1_3
+def test_conv_matrix_default_mode_is_full_and_inputs_stay(cn):
+    w = np.array([1.0, -1.0, 2.0])
+    w0 = w.copy()
+    assert cn.conv.conv_matrix(w, 4).shape == (6, 4)
+    np.testing.assert_array_equal(w, w0)
+
+
+@pytest.mark.task1_3
+def test_conv_matrix_transpose_is_the_flipped_full_convolution(cn):
+    """The backward pass: for the valid matrix T of w, T.T is the full matrix of w flipped."""
+    w = np.array([0.5, -1.0, 2.0])
+    T = cn.conv.conv_matrix(w, 7, "valid")
+    np.testing.assert_allclose(T.T, _unit_vector_matrix(w[::-1], T.shape[0], "full"), rtol=0, atol=EXACT)
 
 
 def test_pad2d_pads_only_spatial_axes(cn):

@@ -122,6 +122,7 @@ def test_forward_and_backward_equal_loop_reference(layer):
     _check_against_loop_reference(*layer)
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None)
 @given(layer=layers())
 def test_forward_and_backward_equal_torch(layer):

@@ -23,7 +23,7 @@ model = importlib.import_module(f"{REF.__name__}.model")
 numerical_gradient = REF.gradcheck.numerical_gradient
 rel_error = REF.gradcheck.rel_error
 
-PROVIDED = ("data", "model", "plots")
+PROVIDED = ("data", "model", "plots", "plots_matrix")
 
 
 # ---------------------------------------------------------------------------------------------

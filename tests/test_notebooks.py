@@ -38,22 +38,17 @@ SERIES_BUDGET_SECONDS = 180.0  # the whole series against the reference, on 2 co
 CELL_TIMEOUT_SECONDS = 300
 
 # Notebooks that run the functions of earlier notebooks (05's digit network runs conv, pool and the
-# residual blocks): against the stubs they may also fail with those tasks' stubs.
-USES = {"05_conv_pool_stacks": ("2.1", "2.2", "3.1", "3.2", "4.1", "4.2")}
+# residual blocks): against the stubs they may also fail with those tasks' stubs. The manifest says
+# which: the student files an assignment grades beyond its own tasks' files.
+USES = {
+    name: tuple(t.id for t in TASKS.values() if t.path in a.files and t.notebook not in a.notebook_ids)
+    for a in load_manifest().values()
+    for name in a.notebook_ids
+}
 STUB_ERROR = re.compile(r"^Task (\d+\.\d+): implement (\w+) in (cnnlab/\w+\.py)")
 
 
-def check_cell_source(task) -> str:
-    """The exact source of a task's check cell in a source notebook (docs/architecture.md)."""
-    return (
-        f"# Check Task {task.id}: {task.function}\n"
-        "from cnnlab.checks import check_task\n\n"
-        f'check_task("{task.id}")\n'
-        "### BEGIN HIDDEN TESTS\n"
-        "from autograder.hidden import grade_task\n\n"
-        f'grade_task("{task.id}")\n'
-        "### END HIDDEN TESTS"
-    )
+from autograder.generate import check_cell_source  # noqa: E402  (the exact source of a check cell)
 
 
 @dataclass
@@ -154,6 +149,7 @@ def test_there_are_notebooks():
     assert {t.notebook for t in TASKS.values()} <= set(NOTEBOOKS), "a task's notebook is missing"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_source_notebook_runs_against_the_reference(source_runs, name):
     run = source_runs[name]
@@ -163,6 +159,7 @@ def test_source_notebook_runs_against_the_reference(source_runs, name):
     )
 
 
+@pytest.mark.slow
 def test_the_series_fits_the_time_budget(source_runs):
     lines = [f"{name:24s} {run.summary()}" for name, run in source_runs.items()]
     total = sum(run.seconds for run in source_runs.values())
@@ -171,6 +168,7 @@ def test_the_series_fits_the_time_budget(source_runs):
     assert total < SERIES_BUDGET_SECONDS, "\n".join(lines)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_source_check_cells_pass_and_grade(source_runs, name):
     """Against the reference each check cell prints no failure and its hidden grade is full marks."""
@@ -204,6 +202,7 @@ def release_runs(tmp_path_factory) -> dict[str, Run]:
     return runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_release_fails_only_with_its_own_stubs(release_runs, name):
     """Each error is a stub's NotImplementedError of this notebook's tasks or of those it uses (USES)."""
@@ -217,6 +216,7 @@ def test_release_fails_only_with_its_own_stubs(release_runs, name):
         assert (match.group(2), match.group(3)) == (task.function, task.path), evalue
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_release_check_cells_fail_with_their_own_task(release_runs, name):
     cells = check_cells(release_runs[name].nb)

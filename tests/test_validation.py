@@ -71,6 +71,41 @@ def _task_text(notebook: str, task_id: str) -> str:
     raise AssertionError(f"no '## Task {task_id}' cell in {notebook}")
 
 
+CONV_MATRIX_RULES = [
+    ((np.ones((2, 2)), 3, "full"), "w must be a non-empty 1-D array"),
+    ((np.ones(0), 3, "full"), "w must be a non-empty 1-D array"),
+    ((np.ones(2), 3.0, "full"), "n must be an integer"),
+    ((np.ones(2), 0, "full"), "n must be >= 1"),
+    ((np.ones(2), 3, "circular"), "mode must be one of"),
+]
+
+
+# provided checks (above the TODO): unmarked, they pass against the stubs too
+@pytest.mark.parametrize(("args", "words"), CONV_MATRIX_RULES, ids=lambda v: str(v)[:30])
+def test_conv_matrix_rules(cn, args, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        cn.conv.conv_matrix(*args)
+
+
+def test_conv_matrix_rules_are_one_specification():
+    """The docstring, the notebook's task text, the visible check (tasks.ERROR_RULES) and the tests
+    above state the same rules with the same words."""
+    ref = load_reference()
+    rules = ref.tasks.ERROR_RULES["1.3"]
+    assert [r.words for r in rules] == [w for _, w in CONV_MATRIX_RULES]
+    for rule, (args, _) in zip(rules, CONV_MATRIX_RULES, strict=True):
+        assert len(rule.args) == len(args) and all(
+            np.array_equal(a, b) for a, b in zip(rule.args, args, strict=True)
+        )
+    doc = " ".join(ref.conv.conv_matrix.__doc__.split())
+    task_text = " ".join(_task_text("01_convolution", "1.3").split())
+    checked = [c.words for c in ref.checks.hand_cases("1.3") if c.words]
+    for rule in rules:
+        assert rule.words in doc, f"the docstring lacks {rule.words!r}"
+        assert rule.words in task_text, f"the notebook's Task 1.3 text does not state {rule.words!r}"
+        assert rule.words in checked, f"the visible check does not test {rule.words!r}"
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [

@@ -44,6 +44,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from autograder.errors import CnnlabError
+from autograder.markers import BEGIN, BEGIN_HIDDEN, END_HIDDEN, drop_marker_lines, strip_between
+
 ROOT = Path(__file__).resolve().parent.parent
 BOOK_SRC = ROOT / "book"
 SOURCE_NB = ROOT / "solutions" / "notebooks"
@@ -52,8 +55,6 @@ OUT = ROOT / "_build" / "book"
 MATHJAX = ROOT / "node_modules" / "mathjax" / "es5"
 STAMP_NAME = ".cnnlab-book.json"
 
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 # What of MathJax's es5/ folder the book serves: the combined TeX component, the TeX extensions it
 # autoloads on demand (\boldsymbol, ...), the CHTML fonts, and the menu's accessibility parts.
@@ -76,7 +77,7 @@ STARTUP_TIMEOUT = 60  # seconds for a kernel to answer; one that does not is sta
 KERNEL_STARTS = 3  # then the build stops, naming the notebook
 
 
-class BookError(Exception):
+class BookError(CnnlabError):
     """The book cannot be built (a missing input, a failing cell, a Sphinx error)."""
 
 
@@ -90,21 +91,11 @@ def _source(cell: dict) -> str:
 
 def _drop_marker_lines(text: str) -> str:
     """``text`` without its ``### BEGIN/END SOLUTION`` lines (the code between them stays)."""
-    keep = [ln for ln in text.splitlines() if not ln.strip().startswith((BEGIN, END))]
-    return "\n".join(keep)
+    return drop_marker_lines(text)
 
 
 def _drop_hidden_tests(text: str) -> str:
-    out, inside = [], False
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith(BEGIN_HIDDEN):
-            inside = True
-        elif stripped.startswith(END_HIDDEN):
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "\n".join(out).rstrip("\n")
+    return strip_between(text, BEGIN_HIDDEN, END_HIDDEN, None)
 
 
 def function_source(module: str, function: str) -> str:

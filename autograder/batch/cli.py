@@ -8,8 +8,9 @@ from pathlib import Path
 
 from autograder import database, sandbox
 from autograder.batch.reports import format_table
-from autograder.batch.run import BatchError, Options, grade_assignment
-from autograder.manifest import ManifestError, load_manifest
+from autograder.batch.run import Options, grade_assignment
+from autograder.errors import CnnlabError
+from autograder.manifest import load_manifest
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             for row in result.grader_errors:
                 print(f"GRADER ERROR {row['student']}: {row['grader_error']}", file=sys.stderr)
                 status = 1
-    except (BatchError, ManifestError) as err:
+    except CnnlabError as err:  # BatchError, ManifestError, ...: a user error, one line
         print(f"error: {err}", file=sys.stderr)
         return 1
     return status

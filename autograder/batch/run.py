@@ -35,6 +35,7 @@ from autograder.batch.intake import (
 from autograder.batch.judge import Job, Release
 from autograder.batch.notebooks import check_notebooks
 from autograder.batch.reports import Progress, write_reports
+from autograder.errors import CnnlabError
 from autograder.manifest import Assignment, load_manifest
 from autograder.records import Status
 from autograder.reference import load_reference
@@ -43,7 +44,7 @@ from autograder.safe_text import clean_text
 TEST_DELAY_ENV = "CNNLAB_BATCH_TEST_DELAY"  # tests only: seconds to wait after saving each result
 
 
-class BatchError(Exception):
+class BatchError(CnnlabError):
     """The batch cannot run at all (no such assignment, no release, ...)."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from autograder import reference, remote
 from autograder.manifest import Assignment
+from autograder.markers import has_solution
 from autograder.reference import REFERENCE_DIR, ROOT
 
 GRADER_VERSION = "1"
@@ -45,7 +46,7 @@ def release_drift(release_pkg: Path) -> list[str]:
     drift = []
     for path in sorted(REFERENCE_DIR.glob("*.py")):
         text = path.read_text()
-        if "### BEGIN SOLUTION" in text:
+        if has_solution(text):
             continue
         released = release_pkg / path.name
         if not released.is_file() or not released.read_text().endswith(text):  # after the build banner

@@ -4,8 +4,8 @@ Modules, one idea each: :mod:`.conv` (convolution and the conv layer), :mod:`.po
 :mod:`.residual` (ReLU and residual blocks), :mod:`.network` (shapes, parameter counts and
 receptive fields of layer stacks), :mod:`.equivariance` (shifts), :mod:`.gradcheck` (numerical
 gradients), :mod:`.fast` (im2col convolution, provided), :mod:`.checks` (the visible checks the
-notebooks run), :mod:`.data`, :mod:`.model` and :mod:`.plots` (data, small CNNs and the figures of
-the notebooks), :mod:`.tasks` (the exercise table).
+notebooks run), :mod:`.data`, :mod:`.model`, :mod:`.plots` and :mod:`.plots_matrix` (data, small CNNs and the
+figures of the notebooks), :mod:`.tasks` (the exercise table).
 """
 
 import importlib
@@ -17,8 +17,8 @@ from . import checks, conv, data, equivariance, fast, gradcheck, model, network,
 def __getattr__(name: str) -> ModuleType:
     """``cnnlab.plots`` loads on first use: it imports matplotlib (a second or two), which nothing
     else needs (the grader's sandbox never does)."""
-    if name == "plots":
-        return importlib.import_module(".plots", __name__)
+    if name in ("plots", "plots_matrix"):
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -32,6 +32,7 @@ __all__ = [
     "model",
     "network",
     "plots",
+    "plots_matrix",
     "pool",
     "residual",
     "tasks",

@@ -1,4 +1,4 @@
-"""Visible checks: ``check_task("2.1")`` tells you whether Task 2.1 works and, if not, what is wrong.
+"""Visible checks: ``check_task("X.Y")`` tells you whether Task X.Y works and, if not, what is wrong.
 
 Each check calls your function on a small input and compares what it returns with the right answer:
 
@@ -21,6 +21,7 @@ This module is provided: you do not need to read or change it. The comparison an
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import linecache
 import os
@@ -36,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from . import conv, network, pool, residual, tasks
-from .check_examples import derived_cases, gradcheck_conv2d, hand_cases
+from . import tasks
+from .check_examples import derived_cases, hand_cases, later_check
 from .judge import (
     ARG_NAMES,
     GRAD_RTOL,
@@ -67,8 +68,12 @@ from .judge import (
     to_json,
 )
 
-#: The student's modules, by name (the checks call the student's functions through them).
-_MODULES: dict[str, ModuleType] = {"conv": conv, "pool": pool, "residual": residual, "network": network}
+#: The student's modules, by name, in the order of the task table (the checks call the student's
+#: functions through them).
+_MODULES: dict[str, ModuleType] = {
+    name: importlib.import_module(f".{name}", __package__)
+    for name in dict.fromkeys(t.module for t in tasks.TASKS.values())
+}
 
 # --------------------------------------------------------------------------- check_cases.json
 
@@ -236,7 +241,7 @@ def run_checks(task_id: str) -> Report:
         report.n_failed += 1
         if exc is not None and report.first_exception is None:
             report.first_exception = exc
-        # the argument rules (Task 1.1) make one entry, which lists the words every failing rule needs
+        # the argument rules (tasks.ERROR_RULES) make one entry, listing the words every failing rule needs
         key = ("rules",) if case.words else _kind(got, found, mutated)
         if key in groups:
             groups[key].append(i)
@@ -262,20 +267,9 @@ def run_checks(task_id: str) -> Report:
             cases = "case fails" if more == 1 else "cases fail"
             entry += f"\n... and {more} more {cases} the same way (check {which})."
         report.failures.append(entry)
-    if task_id == "2.2":
-        if _passes_fixed_cases("2.1"):
-            report.n_checks += 1
-            try:
-                problem = gradcheck_conv2d()
-            except Exception as exc:  # e.g. a forward pass that fails on float64 perturbations
-                problem = f"raised {type(exc).__name__}: {exc}"
-            if problem:
-                report.n_failed += 1
-                report.failures.append(
-                    f"check {report.n_checks} (numerical gradient of conv2d_forward): {problem}"
-                )
-        else:
-            report.notes.append("(The numerical-gradient check runs once conv2d_forward, Task 2.1, passes.)")
+    later = later_check(task_id)
+    if later is not None:
+        _run_later_check(report, later)
     if report.failures:
         for dep in task.depends:
             try:
@@ -289,6 +283,24 @@ def run_checks(task_id: str) -> Report:
                     f"checks yet: fix Task {t.id} first (check_task({t.id!r}))."
                 )
     return report
+
+
+def _run_later_check(report: Report, later: tasks.LaterCheck) -> None:
+    """A check that calls other tasks' functions (e.g. a numerical gradient of the student's forward
+    pass): run once those pass their own fixed cases, else a note says when it will run."""
+    waiting = [tasks.TASKS[d] for d in later.needs if not _passes_fixed_cases(d)]
+    if waiting:
+        names = " and ".join(f"{t.function} (Task {t.id})" for t in waiting)
+        report.notes.append(f"(The check '{later.label}' runs once {names} passes its own checks.)")
+        return
+    report.n_checks += 1
+    try:
+        problem = later.run()
+    except Exception as exc:  # e.g. a forward pass that fails on float64 perturbations
+        problem = f"raised {type(exc).__name__}: {exc}"
+    if problem:
+        report.n_failed += 1
+        report.failures.append(f"check {report.n_checks} ({later.label}): {problem}")
 
 
 # --------------------------------------------------------------------------- fresh code, short tracebacks
@@ -443,7 +455,7 @@ def register_ipython_hook() -> None:
 
 
 def check_task(task_id: str) -> None:
-    """Run the visible checks of one task (e.g. ``"2.1"``).
+    """Run the visible checks of one task (e.g. ``"X.Y"``, the ID in its notebook heading).
 
     First runs your files again as they are now (:func:`reload_student_modules`): the check always sees
     the code you last saved, with or without ``%autoreload``, after a kernel restart or not.
@@ -451,7 +463,7 @@ def check_task(task_id: str) -> None:
     Prints one line when everything passes. Otherwise raises ``AssertionError`` saying which check
     failed, what differs, and which known mistake it looks like; cases that fail the same way are
     counted, not repeated. A function that is still a stub raises its ``NotImplementedError`` ("Task
-    2.1: implement conv2d_forward in cnnlab/conv.py"). In a notebook a failure shows only the
+    X.Y: implement <function> in cnnlab/<file>.py"). In a notebook a failure shows only the
     message and the lines of your files that raised (a syntax error: file, line, caret and message).
 
     While nbgrader autogrades (``NBGRADER_EXECUTION=autograde``) nothing is raised: the diagnosis is

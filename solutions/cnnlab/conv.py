@@ -135,6 +135,57 @@ def correlate1d(x: np.ndarray, w: np.ndarray, mode: str = "valid") -> np.ndarray
     return conv1d(x, w[::-1], mode)
 
 
+def _check_matrix_args(w: np.ndarray, n: int, mode: str) -> tuple[np.ndarray, int]:
+    w = np.asarray(w)
+    if w.ndim != 1 or w.size == 0:
+        raise ValueError(f"w must be a non-empty 1-D array, got shape {w.shape}")
+    n = _check_int("n", n, 1)
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got mode={mode!r}")
+    return w, n
+
+
+def conv_matrix(w: np.ndarray, n: int, mode: str = "full") -> np.ndarray:
+    """The matrix ``T`` of the convolution with ``w``: ``T @ x == conv1d(x, w, mode)`` for every ``x``
+    of length ``n``.
+
+    Column ``j`` of ``T`` is ``conv1d(e_j, w, mode)`` for the unit vector ``e_j``: the filter ``w`` put
+    down at row ``j`` of the full result, so every row holds the same ``F`` numbers, shifted by one
+    from the row above (a banded, Toeplitz matrix; all other entries are zero). ``mode`` keeps the rows
+    of the full result that ``conv1d`` keeps.
+
+    Args:
+        w: filter, shape (F,).
+        n: length of the signals ``x`` the matrix applies to, an int >= 1.
+        mode: ``"full"``, ``"same"`` or ``"valid"``, as in :func:`conv1d`.
+
+    Returns:
+        T: float64 array of shape (m, n), with m the length of ``conv1d(x, w, mode)`` for ``len(x) == n``:
+        n + F - 1 (full), max(n, F) (same), max(n, F) - min(n, F) + 1 (valid).
+
+    Raises:
+        ValueError: (the argument checks are written for you, above the TODO) with a message that
+            contains "w must be a non-empty 1-D array", "n must be an integer", "n must be >= 1" or
+            "mode must be one of ('full', 'same', 'valid')".
+    """
+    w, n = _check_matrix_args(w, n, mode)
+    ### BEGIN SOLUTION
+    F = len(w)
+    full = np.zeros((n + F - 1, n))
+    for j in range(n):
+        full[j : j + F, j] = w
+    if mode == "same":
+        size = max(n, F)
+        start = (n + F - 1 - size) // 2
+    elif mode == "valid":
+        size = max(n, F) - min(n, F) + 1
+        start = min(n, F) - 1
+    else:
+        size, start = n + F - 1, 0
+    return full[start : start + size]
+    ### END SOLUTION
+
+
 def pad2d(x: np.ndarray, pad: int, value: float = 0.0) -> np.ndarray:
     """Pad the two spatial axes of ``x`` (N, C, H, W) with ``pad`` entries of ``value`` on each side.
 

@@ -461,6 +461,42 @@ def feature_change(net: StackCNN, x: np.ndarray, stages: Sequence[int], dy: int,
     return out
 
 
+def effective_receptive_field(
+    net: StackCNN, x: np.ndarray, upto: int, unit: tuple[int, int, int]
+) -> np.ndarray:
+    """The effective receptive field of one unit: ``sum_n |d out[n, unit] / d x[n]|`` over the images.
+
+    Runs layers ``0 .. upto`` of ``net`` (conv, pool and relu only: *your* forward and backward passes)
+    on ``x`` (N, D, H, W), puts a gradient of 1 on output unit ``unit = (channel, row, column)`` of
+    every image and 0 everywhere else, and pushes it back to the input. Returns (H, W): where the
+    input influences that unit, and how much.
+    """
+    out, caches = net.forward(x, upto=upto)
+    dout = np.zeros_like(out)
+    c, i, j = unit
+    dout[:, c, i, j] = 1.0
+    dx, _ = net.backward(dout, caches)
+    return np.abs(dx).sum(axis=(0, 1))
+
+
+def receptive_window(layers: Sequence[tuple], index: int) -> tuple[int, int]:
+    """The first and last input pixel (along one axis) that unit ``index`` of the last layer of
+    ``layers`` (conv, pool, relu) can see: padding moves a window's start by ``P`` units of the layer
+    below, and every stride multiplies the distance between units."""
+    first, last, jump = 0, 0, 1  # of unit 0, in input pixels; distance between neighbouring units
+    for layer in layers:
+        if layer[0] == "conv":
+            f, s, p = layer[2], layer[3], layer[4]
+        elif layer[0] == "pool":
+            f, s, p = layer[1], layer[2], 0
+        else:
+            continue
+        first -= p * jump
+        last = last - p * jump + (f - 1) * jump
+        jump *= s
+    return first + index * jump, last + index * jump
+
+
 def gradient_norms(model: TinyCNN, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Norm of the loss gradient of each layer's weights, input side first.
 
