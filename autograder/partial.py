@@ -12,7 +12,9 @@ A backward pass returns ``dx, dw, db``; a residual block's backward ``dx`` and f
 * a task with one part: a case is right or wrong, as before.
 
 So a backward pass with ``dx`` and ``dw`` right and ``db`` wrong on every case earns two thirds of
-the task's points, and the feedback names the right parts (:func:`parts_line`). ``cases.grade_runs``
+the task's points, and the feedback names the right parts (:func:`parts_line`). Where a named mistake
+is recognised, :func:`autograder.scoring.grade_runs` withholds what cannot tell the function from it
+(cases it passes too; parts it gets right there but wrong elsewhere). ``cases.grade_runs``
 (shared by nbgrader's hidden ``grade_task`` and the batch grader) calls :func:`case_credit` and
 :func:`parts_line`; nothing else changes.
 """

@@ -111,6 +111,7 @@ class GradeResult:
     #: passed cases that earn nothing: on them the function cannot be told from a known mistake it
     #: shows on other cases (see :func:`grade_runs`)
     n_uncredited: int = 0
+    n_partial: int = 0  # failed cases that earned part of their credit (right parts)
 
 
 @dataclass
@@ -201,48 +202,88 @@ def grade_runs(
             notes = ([note] if note else []) + notes
         messages: list[str] = []
         found: list[str] = []
-        uncredited = 0
+        variants: list[dict[str, Any]] = [{} for _ in judged]
         if n_passed < len(judged):
             try:
                 messages, found, variants = _diagnoses(task_id, judged, ref, checks)
-                uncredited = _indistinguishable(task_id, judged, variants, found, checks)
             except Exception as exc:  # never lose points because a diagnosis failed
                 messages = [f"{len(judged) - n_passed} cases failed (no diagnosis: {type(exc).__name__})"]
+        # each case's credit: whole, or per right part (autograder/partial.py); a passed case that a
+        # known mistake the failed cases show passes too earns nothing (it cannot tell them apart)
+        affected = _affected_parts(task_id, judged, variants, found, checks)
+        credits = [
+            _credit(task_id, got, exp, mut, variant, found, affected, checks)
+            for (_, got, exp, mut), variant in zip(judged, variants, strict=True)
+        ]
+        credit = sum(earned for earned, _ in credits)
+        uncredited = sum(1 for _, lost in credits if lost)
         if uncredited:
-            names = ", ".join(found)
             notes = [
                 f"{uncredited} of the {n_passed} cases you pass earn nothing: on them the known mistake "
-                f"your other cases show ({names}) gives the right answer too, so they cannot tell your "
-                "function from it. Fix the mistake and they count."
+                f"your other cases show ({', '.join(found)}) gives the right answer too, so they cannot "
+                "tell your function from it. Fix the mistake and they count."
             ] + notes
-        # partial credit per part of a multi-part result (autograder/partial.py: the rule)
-        credit = sum(
-            partial.case_credit(task_id, got, exp, mut, _passes(task_id, got, exp, mut, checks), checks)
-            for _, got, exp, mut in judged
-        )
         parts = partial.parts_line(task_id, judged, checks)
-    fraction = (credit - uncredited) / n_total if n_total else 0.0
+    fraction = credit / n_total if n_total else 0.0
     lines = ([parts] if parts else []) + messages + notes
-    return GradeResult(fraction, n_passed, n_total, lines, found, uncredited)
+    partly = sum(1 for earned, _ in credits if 0.0 < earned < 1.0)
+    return GradeResult(fraction, n_passed, n_total, lines, found, uncredited, partly)
 
 
-def _indistinguishable(
+def _affected_parts(
     task_id: str,
     judged: list[tuple[Case, Any, Any, str | None]],
     variants: list[dict[str, Any]],
     found: Sequence[str],
     checks: ModuleType,
-) -> int:
-    """How many passed cases a known mistake of ``found`` also passes (their credit proves nothing)."""
-    if not found:
-        return 0
-    n = 0
-    for (_, got, expected, mutated), v in zip(judged, variants, strict=True):
-        if not _passes(task_id, got, expected, mutated, checks):
+) -> set[str]:
+    """The parts of the result that a known mistake of ``found`` gets wrong on some case (a part it
+    always gets right, ``dx`` beside a wrong ``db``, is not its business)."""
+    out: set[str] = set()
+    for (_, _, expected, _), variant in zip(judged, variants, strict=True):
+        if not isinstance(expected, dict):
             continue
-        if any(m in v and checks.close_enough(v[m], expected, checks.MATCH_RTOL) for m in found):
-            n += 1
-    return n
+        for m in found:
+            if m in variant:
+                right = set(partial.right_parts(task_id, variant[m], expected, checks) or ())
+                out |= set(expected) - right
+    return out
+
+
+def _credit(
+    task_id: str,
+    got: Any,
+    expected: Any,
+    mutated: str | None,
+    variant: dict[str, Any],
+    found: Sequence[str],
+    affected: set[str],
+    checks: ModuleType,
+) -> tuple[float, bool]:
+    """``(credit, lost)`` of one case: the whole case when it passes, else its right parts' shares
+    (:func:`partial.case_credit`). What cannot tell the function from a known mistake of ``found``
+    (the ones the failed cases show) earns nothing (``lost``): a passed case that the mistake passes
+    too, and a right part that the mistake also gets right here but wrong elsewhere. A part the
+    mistake never touches keeps its share (a right ``dx`` beside a wrong ``db``)."""
+    passes = _passes(task_id, got, expected, mutated, checks)
+    if passes and found and _a_mistake_passes_too(expected, variant, found, checks):
+        return 0.0, True
+    plain = partial.case_credit(task_id, got, expected, mutated, passes, checks)
+    if passes or not plain or not found or not affected:
+        return plain, False
+    right = set(partial.right_parts(task_id, got, expected, checks) or ())
+    for m in found:
+        if m in variant:
+            right -= affected & set(partial.right_parts(task_id, variant[m], expected, checks) or ())
+    kept = len(right) / len(expected)
+    return kept, kept < plain
+
+
+def _a_mistake_passes_too(
+    expected: Any, variant: dict[str, Any], found: Sequence[str], checks: ModuleType
+) -> bool:
+    """Whether a known mistake of ``found`` gives the right answer on this case too."""
+    return any(m in variant and checks.close_enough(variant[m], expected, checks.MATCH_RTOL) for m in found)
 
 
 def describe_cache(cache: Any) -> str:
@@ -339,7 +380,7 @@ def task_report(task_id: str, result: GradeResult, maximum: float) -> tuple[floa
     grader's feedback shows): a summary line, then one ``- `` item per message."""
     points = clamp_points(maximum * result.fraction, maximum)
     task = _task(task_id)
-    partly = result.fraction * result.n_total - (result.n_passed - result.n_uncredited) > 1e-9
+    partly = result.n_partial > 0
     summary = f"passed {result.n_passed} of {result.n_total} hidden cases"
     summary += ", others in part" if partly else ""
     lines = [f"Task {task_id} {task.function}: {summary}: {points:g} of {maximum:g} points."]

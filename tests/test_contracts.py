@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import subprocess
@@ -289,20 +290,45 @@ def test_the_places_check_would_see_a_sixth_place(hand_written: dict[str, str]) 
 
 
 def mistake_scores(mistake: mistakes.Mistake, ref: ModuleType, secrets: list[bytes]) -> list[float]:
-    """The fraction of its task's points a mutant earns under each course secret (student "s")."""
+    """The fraction of its task's points a mutant earns under each course secret (student "s"),
+    less the share of the parts of a multi-part result it computes right on every case (a mistake
+    in ``db`` leaves ``dx`` and ``dw`` right: those parts earn their share, by the per-part rule)."""
     mutant = mistakes.load_mutant(mistake)
-    return [
-        hidden.grade_function(mistake.task, mutant, ref, secret.student_seed(s, "s", mistake.task)).fraction
-        for s in secrets
-    ]
+    scores = []
+    for s in secrets:
+        seed = secret.student_seed(s, "s", mistake.task)
+        earned = hidden.grade_function(mistake.task, mutant, ref, seed).fraction
+        scores.append(earned - _always_right_share(mistake, mutant, ref, seed))
+    return scores
+
+
+def _always_right_share(mistake: mistakes.Mistake, mutant: ModuleType, ref: ModuleType, seed: int) -> float:
+    """The share of a case that the parts the mutant gets right on every hidden case are worth."""
+    from autograder import partial
+
+    checks = cases.judge_module(ref)
+    parts = list(checks.PARTS.get(mistake.task, ()))
+    if len(parts) < 2:
+        return 0.0
+    fn = cases.task_function(mutant, mistake.task)
+    always = set(parts)
+    with checks.quiet():
+        for case in cases.task_inputs(mistake.task, cases.task_rng(mistake.task, seed)):
+            expected = cases.expected_outcome(mistake.task, case.args, ref)
+            if not isinstance(expected, dict):  # a case that must raise has no parts
+                continue
+            got = checks.call(mistake.task, fn, copy.deepcopy(case.args))[0]
+            always &= set(partial.right_parts(mistake.task, got, expected, checks) or ())
+    return len(always) / len(parts)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mistake", mistakes.MISTAKES, ids=lambda m: m.id)
 def test_every_named_mistake_earns_almost_nothing_under_every_secret(mistake: mistakes.Mistake) -> None:
+    """No hidden case lets a named mistake earn credit for what it gets wrong, under any secret."""
     scores = mistake_scores(mistake, load_reference(), SECRETS)
     assert max(scores) <= SMALL, (
-        f"{mistake.id} earns {max(scores):.0%} of Task {mistake.task} under some secret"
+        f"{mistake.id} earns {max(scores):.0%} of Task {mistake.task} under a secret, beyond its right parts"
     )
 
 
@@ -325,6 +351,6 @@ def test_the_every_secret_check_catches_credit_for_cases_a_mistake_passes(
 ) -> None:
     """Without the rule that a known mistake's right answers earn nothing, a 'same'-mode mistake earns
     the credit of every 'full' and 'valid' case: the check sees it."""
-    monkeypatch.setattr(scoring, "_indistinguishable", lambda *args: 0)
+    monkeypatch.setattr(scoring, "_a_mistake_passes_too", lambda *args: False)
     scores = mistake_scores(mistakes.BY_ID["conv1d_same_offset"], load_reference(), SECRETS[:2])
     assert max(scores) > SMALL
