@@ -625,22 +625,27 @@ def mutant_name(mistake: Mistake) -> str:
 def load_mutant(mistake: Mistake) -> ModuleType:
     """The reference package with ``mistake`` planted, imported as :func:`mutant_name` (cached).
 
-    The package is a copy of ``solutions/cnnlab`` in a temporary folder that lives as long as the
-    process; ``cnnlab/check_cases.json`` is copied next to its ``checks.py`` when it has been built.
+    The package is a copy of the reference in use (``solutions/cnnlab``, or on a cluster worker the
+    one its job brought) in a temporary folder that lives as long as the process;
+    ``cnnlab/check_cases.json`` is copied next to its ``checks.py`` when it has been built.
     """
     global _MUTANT_DIR
     import sys
 
-    name = mutant_name(mistake)
+    from autograder import reference
+
+    # the reference in use: solutions/cnnlab here, the one a job brought on a cluster worker
+    source = Path(load_reference().__file__).resolve().parent
+    name = f"{mutant_name(mistake)}_{reference.digest()[:12]}"
     if name in sys.modules:
         return sys.modules[name]
     if _MUTANT_DIR is None:
         _MUTANT_DIR = tempfile.TemporaryDirectory(prefix="cnnlab_mutants_")
-    folder = Path(_MUTANT_DIR.name) / mistake.id
+    folder = Path(_MUTANT_DIR.name) / f"{mistake.id}-{reference.digest()[:12]}"
     if folder.exists():
         shutil.rmtree(folder)
-    shutil.copytree(REFERENCE_DIR, folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (folder / f"{mistake.module}.py").write_text(apply(mistake))
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (folder / f"{mistake.module}.py").write_text(apply(mistake, source))
     if RELEASED_CASES.exists() and not (folder / RELEASED_CASES.name).exists():
         shutil.copyfile(RELEASED_CASES, folder / RELEASED_CASES.name)
     return load_package(folder, name)

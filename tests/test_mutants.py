@@ -89,7 +89,7 @@ def test_visible_checks_name_the_mutant(
 def test_reference_gets_full_marks(task_id: str, ref: ModuleType) -> None:
     result = hidden.grade_function(task_id, ref, ref, SEED)
     assert (result.fraction, result.n_passed, result.messages) == (1.0, result.n_total, [])
-    assert 5 <= result.n_total <= 10
+    assert 5 <= result.n_total <= 16  # a few written cases and more drawn per student
 
 
 @pytest.mark.parametrize("task_id", TASK_IDS)
