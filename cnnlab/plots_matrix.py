@@ -4,8 +4,10 @@
 """The figures of convolution seen as a matrix (provided): notebook 01's dense and banded matrices,
 notebook 05's effective receptive field.
 
-As in :mod:`cnnlab.plots`, each function builds a new matplotlib Figure and returns it, never calls
-``plt.show()``, and computes no task: the numbers to draw are passed in.
+As in :mod:`cnnlab.plots`, each function builds a new matplotlib Figure, describes it (alt text and a
+one-line summary of its numbers, shown with it in a notebook: :func:`cnnlab.plots.describe`) and
+returns it, and computes no task: the numbers to draw are passed in. Colour maps are perceptually
+uniform (cividis for signed weights, viridis for magnitudes).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from . import plots
+
 
 def zero_fraction(a: np.ndarray) -> float:
     """The fraction of the entries of ``a`` that are exactly zero."""
@@ -26,9 +30,9 @@ def zero_fraction(a: np.ndarray) -> float:
 
 
 def _matrix_panel(ax: Any, name: str, a: np.ndarray, params: int | None) -> None:
-    """One matrix as an image: zeros white, positive red, negative blue, on a symmetric scale."""
+    """One matrix as an image on a symmetric scale (cividis: zero in the middle of the map)."""
     limit = float(np.max(np.abs(a))) or 1.0
-    ax.imshow(a, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+    ax.imshow(a, cmap="cividis", vmin=-limit, vmax=limit, interpolation="nearest")
     rows, cols = a.shape
     lines = [name, f"shape {rows} x {cols}, {zero_fraction(a):.0%} zeros"]
     if params is not None:
@@ -52,10 +56,18 @@ def plot_weight_matrices(
     params = params or {}
     n = len(matrices)
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.9), squeeze=False)
+    texts = []
     for ax, (name, a) in zip(axes[0], matrices.items(), strict=True):
-        _matrix_panel(ax, name, np.asarray(a, dtype=float), params.get(name))
-    fig.tight_layout()
-    return fig
+        a = np.asarray(a, dtype=float)
+        _matrix_panel(ax, name, a, params.get(name))
+        count = f", {params[name]:,} parameters" if name in params else ""
+        texts.append(f"{name}: {a.shape[0]} x {a.shape[1]}, {zero_fraction(a):.0%} zeros{count}")
+    alt = (
+        f"{n} weight matrices drawn as images, outputs down and inputs across: "
+        + "; ".join(texts)
+        + ". A banded matrix has its nonzero entries on a diagonal band."
+    )
+    return plots._finish(fig, alt, "; ".join(texts))
 
 
 def plot_border_error(errors: Mapping[str, np.ndarray]) -> Figure:
@@ -69,8 +81,14 @@ def plot_border_error(errors: Mapping[str, np.ndarray]) -> Figure:
     ax.set_ylabel("|T shift(x) - shift(T x)|")
     ax.set_title("Does the matrix commute with a shift by one?", fontsize=10)
     ax.legend(fontsize=9)
-    fig.tight_layout()
-    return fig
+    texts = []
+    for name, err in errors.items():
+        err = np.asarray(err, dtype=float)
+        nonzero = np.flatnonzero(err > 1e-12)
+        where = f"nonzero at outputs {nonzero.tolist()}" if nonzero.size else "zero everywhere"
+        texts.append(f"{name}: max {float(err.max()) if err.size else 0.0:.3g}, {where}")
+    alt = "Line plot of the shift error per output index, one line per matrix: " + "; ".join(texts)
+    return plots._finish(fig, alt, "; ".join(texts))
 
 
 def plot_effective_receptive_field(
@@ -87,7 +105,7 @@ def plot_effective_receptive_field(
     grad = np.abs(np.asarray(grad, dtype=float))
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
     shown = grad / (grad.max() or 1.0)
-    im = axes[0].imshow(shown, cmap="magma", interpolation="nearest")
+    im = axes[0].imshow(shown, cmap="viridis", interpolation="nearest")
     fig.colorbar(im, ax=axes[0], fraction=0.046, pad=0.04, label="|gradient| / max")
     cy, cx = centre
     top, left = cy - (size - 1) / 2 - 0.5, cx - (size - 1) / 2 - 0.5
@@ -101,5 +119,20 @@ def plot_effective_receptive_field(
     axes[1].set_xlabel("input column (the centre row)")
     axes[1].set_ylabel("|gradient| / max")
     axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    inside = float(
+        shown[
+            max(0, int(np.floor(top + 0.5))) : int(np.floor(top + 0.5)) + size,
+            max(0, int(np.floor(left + 0.5))) : int(np.floor(left + 0.5)) + size,
+        ].sum()
+    )
+    share = inside / (float(shown.sum()) or 1.0)
+    summary = (
+        f"receptive field r = {size} around ({cy:g}, {cx:g}); {share:.0%} of the gradient lies inside it; "
+        f"{int((grad > 0).sum())} of {grad.size} input pixels have a nonzero gradient"
+    )
+    alt = (
+        f"Effective receptive field: an image of |gradient| of one output unit over the {grad.shape[0]} x "
+        f"{grad.shape[1]} input, brightest near the centre, with the theoretical {size} x {size} field "
+        "dashed around it; beside it, a bar chart of the centre row. " + summary
+    )
+    return plots._finish(fig, alt, summary)

@@ -417,9 +417,10 @@ def test_honest_scores_equal_nbgrader_autograde(
     for student in HONEST:
         ours = {t: rows[student]["tasks"][t]["points"] for t in ("2.1", "2.2")}
         assert ours == nbgrader_scores[student], student
-    # named mistakes earn nothing, in both graders alike (scoring.grade_runs: the cases a recognised
-    # mistake also passes cannot tell the function from it)
-    assert rows["h_mistakes"]["total"] == 0.0
+    # named mistakes earn only what they never touch, in both graders alike (scoring.grade_runs: the
+    # cases a recognised mistake also passes cannot tell the function from it; the backward's db,
+    # which ignoring the stride leaves right, keeps its third of the failed cases)
+    assert 0 < rows["h_mistakes"]["total"] <= 5 / 3
 
 
 @pytest.mark.slow
