@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-dev
 ARGS ?=
 
 .PHONY: help setup setup-test setup-dev lab demo test test-fast release check-release lint format bench grade \
-	grade-bench clean book test-browser
+	grade-bench clean book test-browser student-bundle hub-demo
 
 help:
 	@echo "make setup    students: .venv with numpy, matplotlib, JupyterLab, ipywidgets, nbgrader (~500 MB)"
@@ -23,6 +23,7 @@ help:
 	@echo "make release  rebuild the student release (cnnlab/, notebooks/) from solutions/"
 	@echo "make bench    convolution benchmark (loop vs im2col vs PyTorch)"
 	@echo "make grade A=02_conv_layer [ZIPS=dir]   batch-grade an assignment (parallel, sandboxed)"
+	@echo "make student-bundle [OUT=dir]   the student course to hand out (default _build/student-course)"
 	@echo "make book     the self-study book (HTML, offline) into _build/book/"
 	@echo "make lint     ruff"
 
@@ -95,6 +96,11 @@ bench: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(A)" || { echo "usage: make grade A=<assignment> [ZIPS=<folder of zip files>]"; exit 2; }
 	$(PY) -m autograder grade $(A) $(if $(ZIPS),--zips $(ZIPS))
+
+# The standalone student course to hand out through the LMS (leak-checked): OUT/ and OUT.zip
+OUT ?= _build/student-course
+student-bundle: $(STUDENT_STAMP)
+	$(PY) -m autograder bundle --out $(OUT) --zip
 
 grade-bench: $(STAMP)
 	$(PY) benchmarks/grade_bench.py
