@@ -347,7 +347,7 @@ class Demo:
         hub = self.work / "hub"
         log = open(hub / "jupyterhub.log", "w")  # noqa: SIM115 (open while the hub runs)
         self.hub = subprocess.Popen(
-            [str(self.venv_bin / "jupyterhub"), "-f", str(hub / "jupyterhub_config.py")],
+            [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(hub / "jupyterhub_config.py")],
             cwd=hub,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -655,6 +655,7 @@ def public_python(where: Path, log=print) -> Path:
     for lib in (base / "lib").glob("libpython*.so*"):
         shutil.copy2(lib, where / "lib" / lib.name, follow_symlinks=True)
     (where / "lib" / version / "site-packages").symlink_to(sysconfig.get_path("purelib"))
+    (where / "share").symlink_to(Path(sys.prefix) / "share")  # templates, Lab's extensions
     python = where / "bin" / "python"
     for script in here.iterdir():
         if script.is_file() and not script.name.startswith(("python", "activate", "pip")):
