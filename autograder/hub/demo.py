@@ -202,6 +202,9 @@ class Demo:
                     "packages and read the course's configuration; put the repository where every "
                     "user can read it"
                 )
+        for parent in self.work.resolve().parents:
+            if not os.stat(parent).st_mode & 0o001:
+                raise HubDemoError(f"{parent} is not searchable by other users: choose another --work")
         for user in [self.grader, self.instructor, *self.student_names]:
             with contextlib.suppress(KeyError):
                 pwd.getpwnam(user)
@@ -545,6 +548,27 @@ class Demo:
         maxrow = ["(max)", "", *(f"{a.points[t]:g}" for t in a.tasks), f"{a.total:g}", "", "", ""]
         return text_table(head, body, maxrow, left=(0, 1, -2, -1))
 
+    def check_access(self) -> None:
+        """What a student's account can read: not the course root (secret, gradebook, submissions),
+        not another student's home, not the exchange's inbound (the others' submissions)."""
+        student, other = self.student_names[-1], self.student_names[0]
+        forbidden = {
+            "the course secret": ["cat", str(self.course_root / ".cnnlab-secret")],
+            "the gradebook": ["cat", str(self.course_root / "gradebook.db")],
+            "another student's home": ["ls", str(self.home(other))],
+            "the exchange's inbound": ["ls", str(self.work / "exchange" / COURSE / "inbound")],
+        }
+        if student == other:
+            del forbidden["another student's home"]
+        readable = []
+        for what, args in forbidden.items():
+            with contextlib.suppress(HubDemoError):
+                self.run_as(student, args)
+                readable.append(what)
+        if readable:
+            raise HubDemoError(f"{student} can read {', '.join(readable)}")
+        self.say(f"{student} cannot read {', '.join(forbidden)}")
+
     def gradebook_scores(self) -> dict[str, float]:
         out = self.grader_run("export", "--out", str(self.course_root / "export"))
         del out
@@ -592,6 +616,7 @@ class Demo:
             finally:
                 if browser_student:
                     session.__exit__(None, None, None)
+            self.check_access()
             rows = self.check()
             print(self.grade_table(rows))
             self.log(
