@@ -75,9 +75,17 @@ def test_hub_round_trip() -> None:
     if "--no-browser" not in args:
         assert "(Chromium)" in rows[f"{PREFIX}-s01"][1]
         assert "Score: 10.0 / 10.0" in run.stdout  # the feedback page the browser opened
+        assert "the formgrader in its own tab lists 02_conv_layer" in run.stdout
     # cleaned up: no user, no process of theirs, no work folder
     assert _users() == []
     assert not work.exists()
-    leftover = subprocess.run(["pgrep", "-f", str(work)], capture_output=True, text=True)
-    assert leftover.stdout.strip() == ""
+    leftover = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if str(work).encode() in (proc / "cmdline").read_bytes():
+                    leftover.append(proc.name)
+            except OSError:
+                continue
+    assert leftover == []
     parent.rmdir()

@@ -123,3 +123,24 @@ class StudentBrowser:
         text = page.inner_text("body")
         score = next((line.strip() for line in text.splitlines() if "Score" in line), "")
         return f"{rel}: {score}" if score else str(rel)
+
+    def instructor_formgrader(self, instructor: str) -> str:
+        """The instructor logs in (a fresh browser context) and opens the course's formgrader in a
+        tab of its own (the hub's ``frame-ancestors`` policy blanks it inside an iframe); returns
+        the page's Content-Security-Policy."""
+        from autograder.hub.demo import ASSIGNMENT, COURSE, PASSWORD
+
+        context = self.browser.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(f"{self.demo.url}/hub/login?next=/services/{COURSE}/formgrader")
+            page.fill("input[name=username]", instructor)
+            page.fill("input[name=password]", PASSWORD)
+            with page.expect_response(lambda r: r.url.rstrip("/").endswith("/formgrader")) as info:
+                page.click("#login_submit")
+            page.get_by_text(ASSIGNMENT).first.wait_for()
+            page.screenshot(path=str(SCREENSHOTS / "hub-5-instructor-formgrader.png"))
+            return info.value.headers.get("content-security-policy", "none")
+        finally:
+            context.close()

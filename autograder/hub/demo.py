@@ -613,6 +613,10 @@ class Demo:
                 if browser_student:
                     seen = session.fetch_feedback()
                     self.say(f"{browser_student}: feedback fetched and opened in Chromium ({seen})")
+                    csp = session.instructor_formgrader(self.instructor)
+                    self.say(
+                        f"{self.instructor}: the formgrader in its own tab lists {ASSIGNMENT} (CSP: {csp})"
+                    )
             finally:
                 if browser_student:
                     session.__exit__(None, None, None)
