@@ -48,6 +48,13 @@ c.JupyterHub.load_roles = [
         "groups": [f"nbgrader-{course}"],
         "scopes": ["list:services", f"read:services!service={course}"],
     },
+    # the course service: nbgrader's JupyterHubAuthPlugin reads users' groups (who takes the
+    # course) and adds students to nbgrader-<course> when the formgrader adds them
+    {
+        "name": f"{course}-service",
+        "services": [course],
+        "scopes": ["list:users", "read:users", "read:groups", "groups"],
+    },
     # the demo's driver: makes the scripted accounts' API tokens
     {
         "name": "cnnlab-demo-driver",
