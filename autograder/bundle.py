@@ -160,16 +160,18 @@ def write_bundle(dest: Path, manifest: dict[str, Assignment] | None = None) -> N
 
 def grader_lines() -> set[str]:
     """Normalised non-trivial lines of the grader's code (``autograder/**/*.py``, each line of one file
-    only: the idioms several modules share are no evidence) that the student
-    release (``cnnlab/``, ``notebooks/``) does not also contain (imports and comments aside; the bundle
-    template's own code aside): a bundle holding one carries grader code."""
+    only: the idioms several modules share are no evidence) that nothing handed out by design
+    (``cnnlab/``, ``notebooks/``, ``jupyter-config/``, the bundle template) also contains, imports and
+    comments aside: a bundle holding one carries grader code."""
     seen: Counter[str] = Counter()
     for path in sorted((REPO / "autograder").rglob("*.py")):
         if not path.is_relative_to(TEMPLATE):  # the template is the bundle's own code
             seen.update({_norm(line) for line in path.read_text().splitlines()})
     grader = {line for line, files in seen.items() if files == 1}  # idioms (`def main(...)`) aside
     public: set[str] = set()
-    for path in [*sorted((REPO / "cnnlab").glob("*")), *sorted((REPO / "notebooks").glob("*.ipynb"))]:
+    handed_out = [*(REPO / "cnnlab").glob("*"), *(REPO / "notebooks").glob("*.ipynb")]
+    handed_out += (REPO / "jupyter-config").rglob("*")  # the student's Lab settings, public by design
+    for path in sorted(handed_out):
         if path.is_file():
             public.update(_norm(line) for line in _released_lines(path) or [])
     return {
