@@ -139,7 +139,8 @@ class StudentBrowser:
             page.fill("input[name=password]", PASSWORD)
             with page.expect_response(lambda r: r.url.rstrip("/").endswith("/formgrader")) as info:
                 page.click("#login_submit")
-            page.get_by_text(ASSIGNMENT).first.wait_for()
+            # the assignments table (the collapsed "Current configuration" also names it)
+            page.locator("td", has_text=ASSIGNMENT).first.wait_for()
             page.screenshot(path=str(SCREENSHOTS / "hub-5-instructor-formgrader.png"))
             return info.value.headers.get("content-security-policy", "none")
         finally:
