@@ -4,8 +4,8 @@ One run with 5 students (one of each kind of work; ``make hub-demo`` uses 30): r
 6, nbgrader's exchange, one student in Chromium. The demo checks its own round trip (each student
 graded once, the gradebook equal to the batch grader, feedback in every home); this test checks from
 outside: the exit status, the grade table against what each kind of work must earn, and that no user,
-process or folder of the demo is left. About 4 minutes on two busy cores (most of it nbgrader's
-start-up, once per command per student); root only.
+process or folder of the demo is left. 6.5 minutes here on two cores shared with other work (most of
+it nbgrader's start-up, once per command per student); root only.
 """
 
 from __future__ import annotations
