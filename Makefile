@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-dev
 ARGS ?=
 
 .PHONY: help setup setup-test setup-dev lab demo test test-fast release check-release lint format bench grade \
-	grade-bench clean book test-browser
+	grade-bench clean book test-browser student-bundle hub-demo
 
 help:
 	@echo "make setup    students: .venv with numpy, matplotlib, JupyterLab, ipywidgets, nbgrader (~500 MB)"
@@ -23,6 +23,8 @@ help:
 	@echo "make release  rebuild the student release (cnnlab/, notebooks/) from solutions/"
 	@echo "make bench    convolution benchmark (loop vs im2col vs PyTorch)"
 	@echo "make grade A=02_conv_layer [ZIPS=dir]   batch-grade an assignment (parallel, sandboxed)"
+	@echo "make student-bundle [OUT=dir]   the student course to hand out (default _build/student-course)"
+	@echo "make hub-demo [HUB_ARGS=...]   as root: a class on a local JupyterHub, end to end (docs/hub.md)"
 	@echo "make book     the self-study book (HTML, offline) into _build/book/"
 	@echo "make lint     ruff"
 
@@ -44,7 +46,7 @@ $(TEST_STAMP): pyproject.toml | $(PY)
 # everything: the tests, PyTorch (a test oracle), the book and the browser tests' Playwright (~2 GB)
 $(STAMP): pyproject.toml | $(PY)
 	@echo "== installing the development tools into $(VENV): tests, the grader's sandbox, Dask, PostgreSQL's driver, PyTorch, jupyter-book, Playwright"
-	$(PY) -m pip install -e '.[dev,grader,dask,postgres,torch,book]'
+	$(PY) -m pip install -e '.[dev,grader,dask,postgres,torch,book,hub]'
 	touch $@ $(TEST_STAMP) $(STUDENT_STAMP)
 
 setup: $(STUDENT_STAMP)
@@ -103,6 +105,19 @@ bench: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(A)" || { echo "usage: make grade A=<assignment> [ZIPS=<folder of zip files>]"; exit 2; }
 	$(PY) -m autograder grade $(A) $(if $(ZIPS),--zips $(ZIPS))
+
+# The standalone student course to hand out through the LMS (leak-checked): OUT/ and OUT.zip
+OUT ?= _build/student-course
+student-bundle: $(STUDENT_STAMP)
+	$(PY) -m autograder bundle --out $(OUT) --zip
+
+# A class on a local JupyterHub (as root; real users, nbgrader's exchange, one student in Chromium):
+# release, fetch, submit, collect, grade, feedback; prints the grade table and removes what it made.
+# HUB_ARGS="--students 5 --keep --no-browser" (see python -m autograder.hub --help)
+HUB_ARGS ?=
+hub-demo: $(STAMP)
+	test -x node_modules/.bin/configurable-http-proxy || npm ci --no-audit --no-fund
+	$(PY) -m autograder.hub $(HUB_ARGS)
 
 grade-bench: $(STAMP)
 	$(PY) benchmarks/grade_bench.py

@@ -13,6 +13,8 @@ Commands (the course root is ``autograder/course``, or ``$CNNLAB_COURSE_ROOT``):
   print the grade table;
 * ``table``: print the grade table from the gradebook;
 * ``export [--out DIR]``: ``grades.csv`` and Canvas's gradebook-import ``canvas.csv`` (:mod:`autograder.lms`);
+* ``bundle --out DIR [--zip]``: the standalone student course to hand out (:mod:`autograder.bundle`),
+  leak-checked;
 * ``grade ASSIGNMENT [--zips DIR] ...``: the batch grader (:mod:`autograder.batch`): parallel,
   sandboxed, resumable; writes the gradebook, a CSV, feedback and a class summary.
 
@@ -53,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         "export", help="grades.csv and Canvas's gradebook-import canvas.csv from the gradebook"
     )
     ex.add_argument("--out", type=Path, help="output folder (default <course root>/export)")
+    bu = sub.add_parser("bundle", help="write the standalone student course (leak-checked) into DIR")
+    bu.add_argument("--out", type=Path, required=True, help="the folder to write (new, empty or a bundle)")
+    bu.add_argument("--zip", action="store_true", help="also write DIR.zip, to hand out through the LMS")
     sub.add_parser("grade", help="batch-grade an assignment in parallel sandboxes (see: grade --help)")
     args = parser.parse_args(argv)
 
@@ -95,11 +100,16 @@ def _run(args: argparse.Namespace) -> int:
         print(f"grades CSV: {path}\nfeedback HTML: {root / 'feedback'}")
     elif args.command == "table":
         print(course.grade_table(root).format())
+    elif args.command == "bundle":
+        from autograder import bundle
+
+        bundle.bundle(args.out, root, make_zip=args.zip)
     elif args.command == "export":
         from autograder import lms
 
         plain, canvas = lms.write_exports(root, args.out)
         print(f"grades CSV: {plain}\nCanvas import CSV: {canvas}")
+        print(f"feedback to upload, one folder per student: {plain.parent / 'feedback'}/<student>/")
     return 0
 
 

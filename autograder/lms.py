@@ -11,12 +11,18 @@ grader), after late penalties:
   batch grader unpacked that student's Canvas download, recorded in ``<root>/lms_ids.csv``), else
   by ``SIS Login ID`` (the nbgrader student id). An assignment not submitted is left empty. Import it
   in Canvas: Grades, Import; new assignment columns are created, existing ones updated.
+* ``feedback/<student>/``: one folder per student with every feedback file to hand back (upload it
+  as a comment on the student's submission): the batch grader's ``<assignment>-feedback.md``
+  (from ``<root>/batch/<assignment>/feedback/``) and nbgrader's ``generate_feedback`` HTML
+  (``<assignment>-<notebook>.html``, from ``<root>/feedback/<student>/<assignment>/``).
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -25,6 +31,7 @@ from autograder.manifest import Assignment, load_manifest
 from autograder.safe_text import csv_cell
 
 LMS_IDS = "lms_ids.csv"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a student id or file name usable as a path
 
 
 def record_canvas_ids(root: Path, ids: dict[str, int]) -> None:
@@ -77,8 +84,33 @@ def gradebook_scores(root: Path, manifest: dict[str, Assignment]) -> list[dict[s
     return rows
 
 
+def write_feedback_folders(root: Path, out: Path, manifest: dict[str, Assignment]) -> dict[str, list[str]]:
+    """``<out>/feedback/<student>/``: each student's feedback files, ready to upload; returns them."""
+    found: dict[str, list[tuple[Path, str]]] = {}
+    for name in manifest:
+        batch = Path(root) / "batch" / name / "feedback"
+        for path in sorted(batch.glob("*.md")) if batch.is_dir() else []:
+            found.setdefault(path.stem, []).append((path, f"{name}-feedback.md"))
+        for student_dir in sorted((Path(root) / "feedback").glob(f"*/{name}")):
+            for path in sorted(student_dir.glob("*.html")):
+                found.setdefault(student_dir.parent.name, []).append((path, f"{name}-{path.name}"))
+    folder = out / "feedback"
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    written: dict[str, list[str]] = {}
+    for student, files in sorted(found.items()):
+        if not _SAFE_NAME.match(student):
+            continue
+        (folder / student).mkdir(parents=True)
+        for path, target in files:
+            if path.is_file() and not path.is_symlink() and _SAFE_NAME.match(target):
+                shutil.copyfile(path, folder / student / target)
+                written.setdefault(student, []).append(target)
+    return written
+
+
 def write_exports(root: Path, out: Path | None = None) -> tuple[Path, Path]:
-    """``grades.csv`` and ``canvas.csv`` into ``out`` (default ``<root>/export``)."""
+    """``grades.csv``, ``canvas.csv`` and ``feedback/<student>/`` into ``out`` (default ``<root>/export``)."""
     manifest = load_manifest()
     out = Path(out or Path(root) / "export")
     out.mkdir(parents=True, exist_ok=True)
@@ -109,4 +141,5 @@ def write_exports(root: Path, out: Path | None = None) -> tuple[Path, Path]:
         for student, scores in sorted(by_student.items()):
             cells = [f"{scores[a]:g}" if a in scores else "" for a in manifest]
             writer.writerow([csv_cell(student), ids.get(student, ""), "", csv_cell(student), "", *cells])
+    write_feedback_folders(root, out, manifest)
     return plain, canvas

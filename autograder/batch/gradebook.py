@@ -71,7 +71,8 @@ def write_autograded(
     staging = dest.with_name(f".{assignment.name}.batch-tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for rel in [*assignment.files, "timestamp.txt"]:
+    # nbgrader's release_feedback needs the exchange's submission_secret.txt in autograded/
+    for rel in [*assignment.files, "timestamp.txt", "submission_secret.txt"]:
         src = None if submission is None else submission / rel
         if src is not None and os.path.lexists(src) and stat.S_ISREG(os.lstat(src).st_mode):
             (staging / rel).parent.mkdir(parents=True, exist_ok=True)
