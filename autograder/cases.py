@@ -132,7 +132,7 @@ def restored_functions(module: ModuleType, module_name: str, tasks: Any) -> dict
     block runs the provided ``cnnlab.fast`` convolutions, so a wrong ``conv2d_forward`` costs points
     in Task 2.1 only.
 
-    ``autograder/child.py`` applies the same rule to the released copy inside the sandbox.
+    ``autograder/sandbox/child.py`` applies the same rule to the released copy inside the sandbox.
     """
     own = {t.function for t in tasks.values() if t.module == module_name}
     return {

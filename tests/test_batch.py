@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder import batch, cases, child, course, hidden, sandbox, secret, wire
+from autograder import batch, cases, course, hidden, sandbox, secret
 from autograder.manifest import load_manifest
 from autograder.reference import ROOT, load_reference
+from autograder.sandbox import child, wire
 
 sys.path.insert(0, str(Path(__file__).parent))
 import course_env  # noqa: E402

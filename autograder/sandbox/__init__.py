@@ -6,7 +6,7 @@ One object, one call::
     outcomes, info = box.run(Work(files, tasks, own, import_modules, isolated))
 
 ``files`` maps the student's editable files (``cnnlab/conv.py``) to their bytes (None: absent). Each
-child is a fresh ``python -I -S -B`` running :mod:`autograder.child` (the runner), confined as
+child is a fresh ``python -I -S -B`` running :mod:`autograder.sandbox.child` (the runner), confined as
 :mod:`autograder.sandbox.confine` describes (bubblewrap, seccomp, Landlock, limits) *before* any
 student code runs: the runner writes the released package and the student's files into the child's
 own writable folder, imports the package and runs the functions on the inputs it was sent. Only data
@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import child, wire
 from autograder.records import Status
+from autograder.sandbox import child, wire, zygotes
 from autograder.sandbox.confine import (
     GRADER,
     SANDBOX,
@@ -128,6 +128,36 @@ def reap_orphans(keep: set[int] | None = None) -> int:
     return killed
 
 
+_COMPILED: set[Path] = set()
+
+
+def compile_release(folder: Path) -> None:
+    """Give the released package ``.pyc`` files validated by their source's hash (``compileall
+    --invalidation-mode checked-hash``), once per folder and process: a child copies them beside the
+    sources into its writable folder and imports without compiling (a student's file, whose hash
+    differs, is compiled from its source as always). Nothing happens where the folder is not ours."""
+    folder = Path(folder)
+    if folder in _COMPILED:
+        return
+    _COMPILED.add(folder)
+    import compileall
+    import py_compile
+
+    cache = folder / "__pycache__"
+    try:
+        if folder.stat().st_uid != os.geteuid():
+            return
+        compileall.compile_dir(
+            str(folder), maxlevels=0, quiet=2, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH
+        )
+        if cache.is_dir():
+            cache.chmod(0o755)
+            for pyc in cache.iterdir():
+                pyc.chmod(0o644)
+    except OSError:
+        pass
+
+
 @dataclass
 class Work:
     """What one submission's children run: the student's editable files (``cnnlab/conv.py`` ->
@@ -155,10 +185,16 @@ class Sandbox:
         self.limits = limits
         self.mode = mode or sandbox_mode()
         self.uid = None if self.mode.uid is None else self.mode.uid + slot
+        if self.mode.bwrap and self.mode.host_uid is not None:
+            self.uid = self.mode.host_uid + slot  # bubblewrap runs as the slot's unprivileged host uid
+        self.slot = slot
+        compile_release(self.release_pkg)
 
     # -- one child
 
-    def _request(self, folder: str, release: str, work: Work, tasks: list[TaskSpec]) -> bytes:
+    def _request(
+        self, folder: str, release: str, work: Work, tasks: list[TaskSpec], preconfined: bool = False
+    ) -> bytes:
         blobs: list[bytes] = []
         task_list = []
         for t in tasks:
@@ -183,10 +219,12 @@ class Sandbox:
             "task_functions": work.own,
             "import_modules": work.import_modules,
             "isolated_modules": work.isolated,
-            "drop_caps": self.mode.drop_caps,
+            "drop_caps": self.mode.drop_caps and not preconfined,
             "landlock": None,
             "seccomp": None,
         }
+        if preconfined:  # a zygote's child applied every layer before it read this
+            return wire.pack(header, blobs)
         if self.mode.landlock:
             header["landlock"] = {
                 "read": [*header["path"], *self._prefixes(), *_SYSTEM_READ, release],
@@ -198,15 +236,38 @@ class Sandbox:
             blobs.append(seccomp_filter() or b"")
         return wire.pack(header, blobs)
 
+    def _zygote(self) -> zygotes.Zygote | None:
+        if not self.mode.zygote:
+            return None
+        return zygotes.zygote_for(self.mode, self.release_pkg, RUNNER, WIRE, self.slot, self.uid)
+
     @staticmethod
     def _prefixes() -> list[str]:
         from autograder.sandbox.confine import _prefixes
 
         return _prefixes()
 
+    def _start_forked(
+        self, zygote: zygotes.Zygote, private: Path, work: Work, tasks: list[TaskSpec]
+    ) -> Child:
+        """Start one child forked from the slot's zygote (it confines itself before reading)."""
+        request = self._request(SANDBOX, f"{GRADER}/cnnlab", work, tasks, preconfined=True)
+        (private / "request.bin").write_bytes(request)
+        keep = zygote.keep
+        cgroup = ChildCgroup(
+            self.mode.cgroup, self.limits.nproc + len(keep) + 1, self.limits.memory_mb, self.slot,
+            zygote.base_memory, keep,
+        )  # fmt: skip
+        try:
+            proc = zygote.spawn(private / "request.bin", private / "stderr.txt", self.limits)
+        except BaseException:
+            cgroup.close(keep)
+            raise
+        return Child(proc, private / "stderr.txt", self.limits, lambda: cgroup.close(keep), None, cgroup)  # type: ignore[arg-type]
+
     def _start(self, private: Path, work: Work, tasks: list[TaskSpec]) -> Child:
         """Start one child: under bubblewrap, or (fallback) in a fresh folder of its own."""
-        cgroup = ChildCgroup(self.mode.cgroup, self.limits.nproc, self.limits.memory_mb)
+        cgroup = ChildCgroup(self.mode.cgroup, self.limits.nproc, self.limits.memory_mb, self.slot)
         scratch = None
         seccomp_file = None
         pass_fds: tuple[int, ...] = ()
@@ -282,10 +343,20 @@ class Sandbox:
         outcomes = {t.task_id: TaskOutcome(t.task_id) for t in tasks}
         remaining = list(tasks)
         budget = self.limits.timeout  # CPU seconds the submission's children may still use
-        info: dict[str, Any] = {"children": 0}
+        info: dict[str, Any] = {"children": 0, "zygote": 0}
+        fresh = False  # after a zygote child crashed or timed out: fresh children for the rest
         while remaining:
             info["children"] += 1
-            child = self._start(private, work, remaining)
+            zygote = None if fresh else self._zygote()
+            if zygote is not None:
+                try:
+                    child = self._start_forked(zygote, private, work, remaining)
+                    info["zygote"] += 1
+                except zygotes.ZygoteError as exc:
+                    zygotes.give_up(str(exc))
+                    zygote, child = None, self._start(private, work, remaining)
+            else:
+                child = self._start(private, work, remaining)
             current: TaskOutcome | None = None
             phase = "start"
             deadline = Deadline(float("inf"), time.monotonic() + STARTUP_TIMEOUT)  # not the student's time
@@ -361,6 +432,14 @@ class Sandbox:
             if ended is None:
                 break  # done, or an import error: nothing left to run
             tail = child.stderr_tail()
+            if zygote is not None:
+                if phase == "start":  # its namespaces or root could not be made: no student code ran
+                    zygotes.give_up(f"{ended}: {tail[-300:]}")
+                    info["children"] -= 1
+                    info["zygote"] -= 1
+                    continue
+                zygotes.discard(self.slot)  # a crash or a time limit: a new zygote, fresh children here
+                fresh = True
             if phase == "start" or ended.startswith("fatal"):
                 # Python never got to the student's code: the grader's problem, not the student's
                 why = (
