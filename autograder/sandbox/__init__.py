@@ -101,6 +101,7 @@ def reap_orphans(keep: set[int] | None = None) -> int:
     """Kill and reap every child of this process (sandbox leftovers re-parented to us), repeatedly
     until none is left; returns how many. Only for a process whose only children are sandboxes."""
     me, killed = os.getpid(), 0
+    keep = (keep or set()) | zygotes.own_pids()  # this process's zygotes live on between jobs
     for _ in range(50):
         found = []
         for entry in os.listdir("/proc"):
@@ -132,29 +133,38 @@ _COMPILED: set[Path] = set()
 
 
 def compile_release(folder: Path) -> None:
-    """Give the released package ``.pyc`` files validated by their source's hash (``compileall
+    """Give the released package ``.pyc`` files validated by their source's hash (as ``compileall
     --invalidation-mode checked-hash``), once per folder and process: a child copies them beside the
     sources into its writable folder and imports without compiling (a student's file, whose hash
-    differs, is compiled from its source as always). Nothing happens where the folder is not ours."""
+    differs, is compiled from its source as always). A ``.pyc`` that is timestamp-based or whose
+    hash is not its source's is made again; nothing happens where the folder is not ours."""
     folder = Path(folder)
     if folder in _COMPILED:
         return
     _COMPILED.add(folder)
-    import compileall
+    import importlib.util
     import py_compile
 
-    cache = folder / "__pycache__"
     try:
         if folder.stat().st_uid != os.geteuid():
             return
-        compileall.compile_dir(
-            str(folder), maxlevels=0, quiet=2, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH
-        )
-        if cache.is_dir():
-            cache.chmod(0o755)
-            for pyc in cache.iterdir():
-                pyc.chmod(0o644)
-    except OSError:
+        for source in sorted(folder.glob("*.py")):
+            cached = Path(importlib.util.cache_from_source(str(source)))
+            try:
+                head = cached.read_bytes()[:16]
+            except OSError:
+                head = b""
+            expect = importlib.util.MAGIC_NUMBER + (3).to_bytes(4, "little")
+            expect += importlib.util.source_hash(source.read_bytes())
+            if head != expect:
+                py_compile.compile(
+                    str(source), str(cached), doraise=True,
+                    invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+                )  # fmt: skip
+            cached.chmod(0o644)
+        if (folder / "__pycache__").is_dir():
+            (folder / "__pycache__").chmod(0o755)
+    except (OSError, py_compile.PyCompileError):
         pass
 
 

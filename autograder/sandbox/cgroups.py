@@ -145,7 +145,7 @@ def sweep_stale(layout: Layout) -> int:
         with contextlib.suppress(OSError):
             for entry in os.scandir(base):
                 owner = entry.name.split("-", 1)[0]
-                if entry.is_dir() and owner.isdigit() and not _alive(int(owner)):
+                if entry.is_dir() and owner.isdigit() and int(owner) < 2**22 and not _alive(int(owner)):
                     removed += _remove(entry.path, attempts=20)
     return removed
 

@@ -205,8 +205,6 @@ def seccomp_filter(startup: bool = False, zygote: bool = False) -> bytes | None:
 def _probe_zygote(bwrap: str) -> str:
     """``""`` where a process in bubblewrap may make the nested namespaces a zygote's child needs,
     else why not."""
-    if os.environ.get("CNNLAB_ZYGOTE", "") == "off":
-        return "--zygote off"
     if cgroups.detect() is None:
         return "no cgroups to count a zygote child's CPU time in (not root)"
     code = (
@@ -234,7 +232,8 @@ def _probe_zygote(bwrap: str) -> str:
 @functools.lru_cache(maxsize=4)
 def sandbox_mode(uid_base: int = UID_BASE, bubblewrap: bool | None = None) -> SandboxMode:
     """What confinement this machine allows (printed by the batch grader, one line of advice per
-    missing layer). ``bubblewrap=False`` (or ``CNNLAB_SANDBOX=fallback``) asks for the fallback."""
+    missing layer). ``bubblewrap=False`` (or ``CNNLAB_SANDBOX=fallback``) asks for the fallback;
+    ``CNNLAB_ZYGOTE=off`` (``--zygote off``) for a fresh bubblewrap per child instead of a zygote."""
     if bubblewrap is None:
         bubblewrap = os.environ.get("CNNLAB_SANDBOX", "") != "fallback"
     bwrap, why_not = _probe_bwrap() if bubblewrap else (None, "bubblewrap not asked for")
@@ -249,6 +248,8 @@ def sandbox_mode(uid_base: int = UID_BASE, bubblewrap: bool | None = None) -> Sa
     )
     host_uid = uid_base if bwrap and is_root and interpreter_public and _free_uids(uid_base) else None
     why_fresh = _probe_zygote(bwrap) if bwrap else "no bubblewrap"
+    if bwrap and os.environ.get("CNNLAB_ZYGOTE", "") == "off":
+        why_fresh = "--zygote off"
     if bwrap:
         who = (
             f"host uid {host_uid}+ outside, unprivileged"

@@ -137,6 +137,7 @@ def _child(setup: dict, job: dict, runner: object, fds: dict[str, int], alive_r:
     import numpy
 
     _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    os.setsid()  # a process group of its own: kill(0, ...) reaches no zygote
     _build_root(setup, job["disk_bytes"])
     uid, gid = setup["inside_uid"], setup["inside_uid"]
     _check(_LIBC.setresgid(gid, gid, gid), "setresgid")
