@@ -13,10 +13,15 @@ after start-up), sockets, System V IPC (``shmget``, ``msgget``, ``semget``), ``m
 ``inotify_init``, ``fanotify``, ``userfaultfd``, io_uring, ``ptrace``, ``mount``, ``setsid``,
 namespaces, keys, BPF and changes of file modes, owners, times and attributes, fails with EPERM.
 
-Two programs are made from the list (:func:`program`): the one bubblewrap loads before it starts
+Three programs are made from the list (:func:`program`): the one bubblewrap loads before it starts
 Python also allows ``execve`` (:data:`STARTUP_ONLY`, bubblewrap's own last step); the runner then
 installs the strict one itself before any student code runs (filters stack: both apply), which is
-the only one in the fallback, where the runner starts without a filter.
+the only one in the fallback, where the runner starts without a filter. A zygote's bubblewrap loads
+the third, which adds :data:`ZYGOTE_ONLY` (``unshare``, ``mount``, ``pivot_root``, forks, the
+control socket: what the zygote, its monitors and each child's setup need); each zygote child
+installs the strict one over it before it reads its request, so none of those calls is the
+grading child's. ``python -m tools.measure_syscalls --zygote`` measures the zygote's children from
+that point on: 23 calls over the suite (Dec 2026), every one in :data:`ALLOWED`.
 """
 
 from __future__ import annotations
