@@ -8,6 +8,7 @@ The red team's attacks run in this mode too (``tests/test_sandbox_attacks.py``, 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 from pathlib import Path
@@ -92,6 +93,12 @@ def conv_output_size(probe, *args):
 
         cached = importlib.util.cache_from_source(layers.__file__)
         return {"cached": os.path.exists(cached), "spec": layers.__spec__.cached == cached}
+    if probe == "uid map":
+        try:
+            with open("/proc/self/uid_map") as fh:
+                return [os.getuid(), fh.read().split()]
+        except OSError as exc:
+            return [os.getuid(), _errno(exc)]
     if probe == "crash":
         os._exit(7)
     if probe == "spin":
@@ -252,3 +259,95 @@ def test_zygote_off_means_fresh_children(mode: sandbox.SandboxMode) -> None:
     assert "zygote" in mode.description
     outcome, info = _run(dataclasses.replace(mode, zygote=False), ("double", 2))
     assert _values(outcome) == [4] and info["zygote"] == 0 and "zygote" not in info["hello"]
+
+
+HOST_UID = """
+import dataclasses, json, os
+from pathlib import Path
+from autograder import sandbox
+from autograder.sandbox import protocol, zygotes
+stopping = protocol.Child.stop
+seen = set()
+
+
+def stop(self):  # the uids of the child's processes, from outside, before they are stopped
+    for pid in [] if self.cgroup is None or self.cgroup.group is None else self.cgroup.group.procs():
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                seen.add(int(fh.read().split("Uid:")[1].split()[1]))
+        except OSError:
+            pass
+    return stopping(self)
+
+
+protocol.Child.stop = stop
+mode = sandbox.sandbox_mode(bubblewrap=True)
+found = {"host_uid": mode.host_uid, "description": mode.description, "zygote": mode.zygote}
+for kind in ("fresh", "zygote"):
+    box = sandbox.Sandbox(Path(RELEASE), sandbox.Limits(timeout=30, memory_mb=600), slot=3,
+                          mode=dataclasses.replace(mode, zygote=kind == "zygote"))
+    spec = sandbox.TaskSpec("1.1", "conv", "conv_output_size", [("uid map",)])
+    [outcome], info = box.run(sandbox.Work({"cnnlab/conv.py": PROBES_TEXT.encode()}, [spec], {}, ["conv"]))
+    found[kind] = {"values": [repr(v) for v, _ in outcome.cases], "zygote": info["zygote"]}
+    found[kind]["processes"] = sorted(seen)
+    seen.clear()
+    if kind == "zygote":
+        zygote = zygotes._ZYGOTES[(os.getpid(), 3)]
+        uids = set()
+        for pid in zygote.keep:
+            with open(f"/proc/{pid}/status") as fh:
+                uids.add(int(fh.read().split("Uid:")[1].split()[1]))  # effective
+        found[kind]["outside"] = sorted(uids)
+print(json.dumps(found))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a dedicated host uid is for a grader that runs as root")
+def test_children_map_to_an_unprivileged_host_uid(tmp_path: Path) -> None:
+    """On a machine whose Python other users can read (a copy of this interpreter: the one here
+    lives under a private home), bubblewrap, the zygote and every child run as the slot's own
+    unprivileged host uid (64000 + slot), uid 1000 inside, in both bubblewrap modes."""
+    import shutil
+    import subprocess
+    import sysconfig
+    import tempfile
+
+    from autograder.sandbox import confine
+
+    site = Path(sysconfig.get_path("purelib")).resolve()
+    if not all(confine.readable_by_others(str(p)) for p in (site, ROOT / "autograder", ROOT / "cnnlab")):
+        pytest.skip("this checkout or its virtualenv is not readable by other users")
+    base = Path(sys.base_prefix).resolve()
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    python = Path(tempfile.mkdtemp(prefix="cnnlab-public-python-"))
+    python.chmod(0o755)
+    (python / "bin").mkdir()
+    shutil.copy2(Path(sys.executable).resolve(), python / "bin" / version)
+    shutil.copytree(base / "lib", python / "lib", symlinks=True, ignore=shutil.ignore_patterns(
+        "site-packages", "test", "__pycache__", "idlelib", "tkinter", "ensurepip", "pkgconfig"))  # fmt: skip
+    (python / "lib" / version / "site-packages").symlink_to(site)
+    try:
+        script = HOST_UID.replace("RELEASE", repr(str(ROOT / "cnnlab"))).replace("PROBES_TEXT", repr(PROBES))
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "LD_LIBRARY_PATH": str(python / "lib")}
+        env.pop("CNNLAB_ZYGOTE", None)
+        env.pop("CNNLAB_SANDBOX", None)
+        run = subprocess.run(
+            [str(python / "bin" / version), "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        found = json.loads(run.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(python, ignore_errors=True)
+    uid = confine.UID_BASE + 3
+    assert found["host_uid"] == confine.UID_BASE, found["description"]
+    assert f"host uid {confine.UID_BASE}+ outside, unprivileged" in found["description"]
+    assert found["fresh"]["values"] == [repr([1000, "EACCES"])], found  # uid 1000 inside; Landlock
+    assert found["fresh"]["zygote"] == 0 and found["fresh"]["processes"] == [uid], found
+    if found["zygote"]:
+        assert found["zygote"]["values"] == [repr([1000, "ENOENT"])], found  # no /proc in its root
+        assert found["zygote"]["zygote"] == 1 and found["zygote"]["outside"] == [uid], found
+        assert found["zygote"]["processes"] == [uid], found  # the zygote, its monitor and child
