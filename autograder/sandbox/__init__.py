@@ -6,10 +6,14 @@ One object, one call::
     outcomes, info = box.run(Work(files, tasks, own, import_modules, isolated))
 
 ``files`` maps the student's editable files (``cnnlab/conv.py``) to their bytes (None: absent). Each
-child is a fresh ``python -I -S -B`` running :mod:`autograder.sandbox.child` (the runner), confined as
-:mod:`autograder.sandbox.confine` describes (bubblewrap, seccomp, Landlock, limits) *before* any
-student code runs: the runner writes the released package and the student's files into the child's
-own writable folder, imports the package and runs the functions on the inputs it was sent. Only data
+child runs :mod:`autograder.sandbox.child` (the runner), confined as :mod:`autograder.sandbox.confine`
+describes (bubblewrap, seccomp, Landlock, limits) *before* any student code runs: forked by the
+worker slot's zygote into new namespaces and a root of its own (:mod:`autograder.sandbox.zygotes`,
+the default where nested user namespaces work), or a fresh ``python -I -S -B`` in a fresh bubblewrap
+(``--zygote off``; after a zygote child crashed or hit a time limit, for the rest of the
+submission), or, where bubblewrap cannot run, the fallback. The runner writes the released package
+(with its checked-hash ``.pyc``) and the student's files into the child's own writable folder,
+imports the package and runs the functions on the inputs it was sent. Only data
 comes back (JSON and ``.npy`` bytes, never pickles, :mod:`autograder.sandbox.protocol`); judging is
 the caller's business, so nothing the child does can change how it is judged.
 
@@ -38,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.records import Status
-from autograder.sandbox import child, wire, zygotes
+from autograder.sandbox import cgroups, child, wire, zygotes
 from autograder.sandbox.confine import (
     GRADER,
     SANDBOX,
@@ -249,6 +253,9 @@ class Sandbox:
     def _zygote(self) -> zygotes.Zygote | None:
         if not self.mode.zygote:
             return None
+        group = cgroups.slot_group(self.mode.cgroup, self.slot)
+        if group is None or group.busy:  # another child of this slot runs (threads): a fresh child
+            return None
         return zygotes.zygote_for(self.mode, self.release_pkg, RUNNER, WIRE, self.slot, self.uid)
 
     @staticmethod
@@ -269,6 +276,8 @@ class Sandbox:
             zygote.base_memory, keep,
         )  # fmt: skip
         try:
+            if not cgroup.folders or cgroup.private:  # its CPU time and memory would go uncounted
+                raise zygotes.ZygoteError("the slot's control group cannot take the child's limits")
             proc = zygote.spawn(private / "request.bin", private / "stderr.txt", self.limits)
         except BaseException:
             cgroup.close(keep)
@@ -362,8 +371,9 @@ class Sandbox:
                 try:
                     child = self._start_forked(zygote, private, work, remaining)
                     info["zygote"] += 1
-                except zygotes.ZygoteError as exc:
-                    zygotes.give_up(str(exc))
+                except zygotes.ZygoteError:
+                    zygotes.discard(self.slot)  # a new zygote for the next submission
+                    fresh = True
                     zygote, child = None, self._start(private, work, remaining)
             else:
                 child = self._start(private, work, remaining)
