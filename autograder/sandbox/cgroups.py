@@ -56,7 +56,7 @@ class Layout:
 
     def describe(self) -> str:
         counted = [c for c in ("pids", "cpu", "memory") if c in self.folders]
-        return f"a cgroup (v{self.version}: {', '.join(counted)}) per child"
+        return f"a cgroup (v{self.version}: {', '.join(counted)}) per worker slot, one child at a time"
 
 
 def _writable_base(hierarchy: Path, probe_file: str) -> str | None:

@@ -7,14 +7,19 @@ Layers, each a well-known mechanism, all applied before any student code runs:
    a new session. The root file system is empty but for read-only binds of the system libraries, the
    Python installation and ``/grader`` (the runner and the released ``cnnlab``); the only writable
    place is ``/sandbox``, a fresh size-limited tmpfs per child. Nothing of the course root is mounted.
+   Run by root where the Python installation is readable by other users, bubblewrap itself runs as
+   the slot's unprivileged host uid (``UID_BASE + slot``), so uid 1000 inside is no host root.
+   Where nested user namespaces work, a zygote per worker slot (:mod:`.zygotes`) lives in one such
+   sandbox and forks every child into namespaces and a root of its own (:mod:`.zygote`).
 2. **seccomp** (libseccomp through ``pyseccomp``): no sockets (but AF_UNIX socketpairs), no ptrace,
    ``process_vm_*``, ``prlimit`` of another process, mount, bpf, keyctl, namespaces, io_uring, module
    loading; no change of file modes, owners, times or extended attributes. Handed to bubblewrap
    (``--seccomp``), or installed by the runner itself where bubblewrap cannot run.
 3. **Landlock** (the runner, Linux >= 5.13): reads only the Python installation, the system libraries
    and the release; writes only its sandbox folder; no TCP; no signals outside (ABI >= 6).
-4. **Limits**: RLIMIT_AS, CPU, FSIZE, NOFILE, NPROC, CORE=0 on every child; a ``pids`` cgroup per
-   child where the grader may make one (a fork bomb stays inside it); the tmpfs size bounds the disk;
+4. **Limits**: RLIMIT_AS, CPU, FSIZE, NOFILE, NPROC, CORE=0 on every child; the worker slot's
+   ``pids``, ``cpu`` and ``memory`` cgroups where the grader may make them (:mod:`.cgroups`: a fork
+   bomb stays inside, one core at most, shared memory counted); the tmpfs size bounds the disk;
    the wall-clock limit kills bubblewrap, and with it the child's whole PID namespace. In the
    fallback (no tmpfs) the parent watches the child's folder and stops it past ``disk_mb``.
 
