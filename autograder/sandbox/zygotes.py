@@ -151,6 +151,7 @@ class Zygote:
             "symlinks": links,
             "landlock": {"read": rules},
             "seccomp": ((seccomp_filter() if self.mode.seccomp else None) or b"").hex(),
+            "preload": stdlib_imports(self.release),
         }
         try:
             self.sock.sendall(json.dumps(setup).encode())
@@ -211,6 +212,27 @@ class Zygote:
         if self.group is not None:
             self.group.kill_all()
         self.stderr.close()
+
+
+def stdlib_imports(package: Path) -> list[str]:
+    """The standard-library modules the released package's sources import (read, never run): the
+    zygote preloads them, so that no child imports them again."""
+    import ast
+
+    found: set[str] = set()
+    for source in sorted(Path(package).glob("*.py")):
+        try:
+            tree = ast.parse(source.read_bytes())
+        except (OSError, SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            found |= {n for n in names if n.split(".")[0] in sys.stdlib_module_names}
+    return sorted(found)
 
 
 class ZygoteProcess:
