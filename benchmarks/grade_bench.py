@@ -356,6 +356,17 @@ def profile(root: Path, name: str) -> None:
     n = len(run.list_submissions(root, name, None))
     for owner, attr, stage in stages:
         timed(owner, attr, stage)
+    children = {"all": 0, "zygote": 0}
+    box_run = sandbox.Sandbox.run
+
+    def counted(self: object, work: object) -> object:
+        outcomes, info = box_run(self, work)  # type: ignore[arg-type]
+        children["all"] += info.get("children", 0)
+        children["zygote"] += info.get("zygote", 0)
+        return outcomes, info
+
+    sandbox.Sandbox.run = counted  # type: ignore[method-assign]
+    undo.append((sandbox.Sandbox, "run", box_run))
     timed(judge, "grade_job", "judge: total")
 
     class InProcess:
@@ -393,6 +404,10 @@ def profile(root: Path, name: str) -> None:
     for stage, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
         print(f"  {stage:46s} {1000 * seconds / n:8.1f} ms  {100 * seconds / total:5.1f} %")
     print(f"  {'total':46s} {1000 * total / n:8.1f} ms")
+    print(
+        f"  children per submission: {children['all'] / n:.2f} ({children['zygote'] / n:.2f} forked by a "
+        "zygote; a crash or a time limit sends the rest of a submission to fresh children)"
+    )
 
 
 if __name__ == "__main__":
