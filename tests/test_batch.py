@@ -583,6 +583,7 @@ def test_each_grading_path_has_its_own_secret(tmp_path: Path, monkeypatch: pytes
     student reads there predicts nothing of the batch grader's cases."""
     monkeypatch.delenv(hidden.SEED_ENV, raising=False)
     monkeypatch.delenv(secret.SECRET_ENV, raising=False)
+    monkeypatch.delenv(secret.GRADERS["nbgrader"][0], raising=False)  # the module's course sets it
     folder = tmp_path / "autograded" / "ada" / A
     folder.mkdir(parents=True)
     monkeypatch.chdir(folder)
