@@ -55,6 +55,7 @@ MARGIN = (
     "getitimer", "set_mempolicy", "get_mempolicy",
 )  # fmt: skip
 ALLOWED = tuple(sorted(set(MEASURED) | set(MARGIN)))
+CONDITIONAL = ("prlimit64", "clone")  # allowed on their arguments only: its own limits; threads
 STARTUP_ONLY = ("execve", "wait4", "waitid")  # bubblewrap: its exec of Python, its init waiting for it
 # the zygote, its monitors and each child's setup (before the child's own strict filter): fork a
 # monitor and a child, make their namespaces, mount the child's root and pivot into it, set its uid,
