@@ -63,7 +63,7 @@ STARTUP_ONLY = ("execve", "wait4", "waitid")  # bubblewrap: its exec of Python, 
 ZYGOTE_ONLY = (
     "unshare", "mount", "umount2", "pivot_root", "symlink", "symlinkat", "setresuid", "setresgid",
     "fork", "vfork", "pidfd_open", "pidfd_send_signal", "recvmsg", "sendmsg", "sendto", "recvfrom",
-    "getsockopt", "getsockname", "setsid",
+    "getsockopt", "getsockname", "setsid", "capget",
 )  # fmt: skip
 CLONE_THREAD = 0x00010000
 NAMESPACES = 0x7E020000  # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET

@@ -122,13 +122,19 @@ def _build_root(setup: dict, disk_bytes: int) -> None:
     _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
-def _drop_capabilities() -> None:
+def _drop_capabilities() -> str:
+    """Give up every capability (effective, permitted, inheritable, bounding, ambient) and return
+    the effective set read back from the kernel (``capget``), as ``/proc``'s ``CapEff`` shows it."""
     for cap in range(64):
         _LIBC.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
     _LIBC.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)
-    data = (ctypes.c_uint32 * 6)()
-    _check(_LIBC.capset(header, data), "capset")
+    _check(_LIBC.capset(header, (ctypes.c_uint32 * 6)()), "capset")
+    data = (ctypes.c_uint32 * 6)()  # (effective, permitted, inheritable) x 2 words
+    _check(_LIBC.capget(header, data), "capget")
+    if any(data):
+        raise OSError(f"capabilities left after dropping them: {list(data)}")
+    return f"{(data[3] << 32) | data[0]:016x}"
 
 
 def _child(setup: dict, job: dict, runner: object, fds: dict[str, int], alive_r: int, info: dict) -> None:
@@ -149,7 +155,7 @@ def _child(setup: dict, job: dict, runner: object, fds: dict[str, int], alive_r:
     _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # cleared by the uid change: again
     if select.select([alive_r], [], [], 0)[0]:  # the monitor died before that: so do we
         os._exit(9)
-    _drop_capabilities()
+    info["caps"] = _drop_capabilities()
     import resource
 
     for name, value in job["rlimits"].items():
@@ -159,7 +165,6 @@ def _child(setup: dict, job: dict, runner: object, fds: dict[str, int], alive_r:
     if setup["seccomp"]:  # (none only where libseccomp is missing, or tools/measure_syscalls.py)
         runner.install_seccomp(setup["seccomp"])  # type: ignore[attr-defined]
     info["seccomp"] = "2" if setup["seccomp"] else "0"
-    info["caps"] = "0000000000000000"
     seed = int.from_bytes(os.urandom(16), "little")
     random.seed(seed)
     numpy.random.seed(seed % 2**32)  # noqa: NPY002 (the legacy global generator a student may use)
