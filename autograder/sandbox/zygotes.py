@@ -309,7 +309,13 @@ def discard(slot: int) -> None:
 
 
 def give_up(why: str) -> None:
-    """No more zygotes in this process: fresh children from now on."""
+    """No more zygotes in this process: fresh children from now on (said once, on stderr)."""
+    if os.getpid() not in _BROKEN:
+        with contextlib.suppress(OSError, ValueError):
+            print(
+                f"note: no zygote in grading worker {os.getpid()} ({why[:300]}): fresh children",
+                file=sys.stderr,
+            )
     _BROKEN[os.getpid()] = why
     for pid, slot in list(_ZYGOTES):
         if pid == os.getpid():
