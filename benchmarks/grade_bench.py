@@ -34,7 +34,9 @@ both; it prints both throughputs and Dask's own per-task overhead (no-op tasks t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import json
 import os
 import secrets
 import shutil
@@ -106,8 +108,11 @@ OTTER = (
 )
 
 
-def _batch(name: str, out: Path, workers: int, zygote: str) -> tuple[float, dict[str, dict[str, str]], str]:
-    """One run of the batch grader's command line; (seconds, grades.csv rows by student, stderr)."""
+def _batch(
+    name: str, out: Path, workers: int, zygote: str
+) -> tuple[float, dict[str, dict[str, str]], str, int]:
+    """One run of the batch grader's command line: seconds, grades.csv rows by student, what it
+    said on stderr that matters here, and how many rows a zygote's child graded."""
     cmd = [sys.executable, "-m", "autograder.batch", "grade", name, "--force", "--quiet"]
     cmd += ["--out", str(out), "--zygote", zygote]
     if workers:
@@ -121,7 +126,13 @@ def _batch(name: str, out: Path, workers: int, zygote: str) -> tuple[float, dict
     if (out / "grades.csv").is_file():
         with open(out / "grades.csv", newline="") as fh:
             rows = {row["student_id"]: row for row in csv.DictReader(fh)}
-    return seconds, rows, proc.stderr if proc.returncode else ""
+    forked = 0  # rows whose child says it was forked by a zygote (proof the mode ran as named)
+    for path in (out / "results").glob("*.json"):
+        with contextlib.suppress(ValueError, OSError, AttributeError, TypeError):
+            hello = (json.loads(path.read_text()).get("sandbox") or {}).get("hello") or {}
+            forked += bool(hello.get("zygote"))
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("note: no zygote")]
+    return seconds, rows, (proc.stderr if proc.returncode else "\n".join(notes[:2])), forked
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,13 +177,13 @@ def main(argv: list[str] | None = None) -> int:
         workers = args.workers or os.cpu_count() or 1
         runs = {}
         for mode in ("zygote", "fresh"):
-            seconds, rows, err = _batch(
+            seconds, rows, err, forked = _batch(
                 name, root / f"batch-{mode}", args.workers, "on" if mode == "zygote" else "off"
             )
             runs[mode] = (seconds, rows)
             print(
-                f"batch grader, {mode} ({workers} workers): {seconds:.1f} s"
-                + (f"\n{err[-3000:]}" if err else "")
+                f"batch grader, {mode} ({workers} workers): {seconds:.1f} s; rows graded by a zygote's "
+                f"child: {forked} of {len(rows)}" + (f"\n{err[-3000:]}" if err else "")
             )
         t_batch, ours = runs["zygote"]
         t_fresh, fresh = runs["fresh"]
