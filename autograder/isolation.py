@@ -1,7 +1,7 @@
 """Grading isolation, the rule both graders apply: while a task is graded, the provided functions of
 the student's modules are the course's, and the student's own task functions stay the student's.
 
-``autograder/child.py`` applies the same rule to the released copy inside the sandbox.
+``autograder/sandbox/child.py`` applies the same rule to the released copy inside the sandbox.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def restored_functions(module: ModuleType, module_name: str, tasks: Any) -> dict
     block runs the provided ``cnnlab.fast`` convolutions, so a wrong ``conv2d_forward`` costs points
     in its own task only.
 
-    ``autograder/child.py`` applies the same rule to the released copy inside the sandbox.
+    ``autograder/sandbox/child.py`` applies the same rule to the released copy inside the sandbox.
     """
     own = {t.function for t in tasks.values() if t.module == module_name}
     return {

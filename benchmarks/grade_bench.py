@@ -10,11 +10,18 @@ error, missing file, notebook not JSON, check cell deleted), then time
 1. ``nbgrader autograde <assignment> --force``: one command for all students, sequential, the way
    nbgrader grades (one kernel per notebook);
 2. ``python -m autograder.batch grade <assignment> --force``: the batch grader (one worker per core,
-   the gradebook, the CSV, feedback and the class summary included),
+   the gradebook, the CSV, feedback and the class summary included), in both of its bubblewrap
+   modes: children forked by a preloaded zygote per worker (the default), and a fresh bubblewrap
+   per child (``--zygote off``),
 
-check that both give the same points per task to every honest submission (complete, partial,
-mistaken: the broken ones are graded differently on purpose, see ``autograder/batch.py``), and print
-both times and the throughput ratio. A benchmark, not a test: it takes several minutes.
+check that every mode gives the same points per task to every honest submission as nbgrader
+(complete, partial, mistaken: the broken ones are graded differently on purpose, see
+``autograder/batch``), and that the two batch modes agree on every submission; print a table of
+times, throughput ratios and what isolates a student in each path, the start-up cost of one child
+per sandbox mode, and a profile of one submission's cost in the batch grader, stage by stage (run
+in this process, one submission after another). Otter-Grader is not compared (see
+:data:`OTTER`). A benchmark, not a test: it takes several minutes; the machine's load moves every
+time, so only the ratios of one run mean anything.
 
     .venv/bin/python benchmarks/grade_bench.py --scheduler local          # or tcp://HOST:PORT
 
@@ -27,7 +34,9 @@ both; it prints both throughputs and Dask's own per-task overhead (no-op tasks t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import json
 import os
 import secrets
 import shutil
@@ -85,6 +94,47 @@ def fabricate(root: Path, name: str, n: int) -> dict[str, str]:
     return kinds
 
 
+ISOLATION = {
+    "nbgrader": "none: student code runs in nbgrader's kernel with the grader's rights (trusted classes)",
+    "fresh": "bubblewrap (user/PID/net/IPC namespaces, read-only root, tmpfs) + seccomp allow list + "
+    "Landlock + rlimits + slot cgroup; a new bubblewrap and Python per child",
+    "zygote": "the same layers, made per child: new user/PID/mount/net/IPC namespaces, private root, "
+    "tmpfs; forked from a preloaded zygote (shares its hash seed and library layout, nothing secret)",
+}
+OTTER = (
+    "Otter-Grader: not compared. otter-grader is on PyPI, but its grade_submission grades an "
+    "Otter-format assignment (an autograder zip made by otter assign from Otter notebooks), and "
+    "this course's notebooks and hidden tests are nbgrader's: no Otter build of them exists yet"
+)
+
+
+def _batch(
+    name: str, out: Path, workers: int, zygote: str
+) -> tuple[float, dict[str, dict[str, str]], str, int]:
+    """One run of the batch grader's command line: seconds, grades.csv rows by student, what it
+    said on stderr that matters here, and how many rows a zygote's child graded."""
+    cmd = [sys.executable, "-m", "autograder.batch", "grade", name, "--force", "--quiet"]
+    cmd += ["--out", str(out), "--zygote", zygote]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    t = time.perf_counter()
+    proc = subprocess.run(
+        cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - t
+    rows = {}
+    if (out / "grades.csv").is_file():
+        with open(out / "grades.csv", newline="") as fh:
+            rows = {row["student_id"]: row for row in csv.DictReader(fh)}
+    forked = 0  # rows whose child says it was forked by a zygote (proof the mode ran as named)
+    for path in (out / "results").glob("*.json"):
+        with contextlib.suppress(ValueError, OSError, AttributeError, TypeError):
+            hello = (json.loads(path.read_text()).get("sandbox") or {}).get("hello") or {}
+            forked += bool(hello.get("zygote"))
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("note: no zygote")]
+    return seconds, rows, (proc.stderr if proc.returncode else "\n".join(notes[:2])), forked
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assignment", default="02_conv_layer")
@@ -124,31 +174,28 @@ def main(argv: list[str] | None = None) -> int:
         table = course.grade_table(root, list(kinds), {name: manifest[name]})
         nb_scores = {s: {t: table.rows[s][t] for t in manifest[name].tasks} for s in kinds}
 
-        out = root / "batch-out"
-        cmd = [
-            sys.executable,
-            "-m",
-            "autograder.batch",
-            "grade",
-            name,
-            "--force",
-            "--quiet",
-            "--out",
-            str(out),
-        ]
-        if args.workers:
-            cmd += ["--workers", str(args.workers)]
-        t = time.perf_counter()
-        proc = subprocess.run(
-            cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True
+        workers = args.workers or os.cpu_count() or 1
+        runs = {}
+        for mode in ("zygote", "fresh"):
+            seconds, rows, err, forked = _batch(
+                name, root / f"batch-{mode}", args.workers, "on" if mode == "zygote" else "off"
+            )
+            runs[mode] = (seconds, rows)
+            print(
+                f"batch grader, {mode} ({workers} workers): {seconds:.1f} s; rows graded by a zygote's "
+                f"child: {forked} of {len(rows)}" + (f"\n{err[-3000:]}" if err else "")
+            )
+        t_batch, ours = runs["zygote"]
+        t_fresh, fresh = runs["fresh"]
+        modes_differ = [
+            s for s in kinds if {t: ours.get(s, {}).get(t) for t in manifest[name].tasks}
+            != {t: fresh.get(s, {}).get(t) for t in manifest[name].tasks}
+        ]  # fmt: skip
+        print(
+            f"zygote and fresh children: identical points on every task for "
+            f"{len(kinds) - len(modes_differ)} of {len(kinds)} submissions"
+            + (f" (differ: {', '.join(modes_differ)})" if modes_differ else "")
         )
-        t_batch = time.perf_counter() - t
-        workers = args.workers or os.cpu_count()
-        print(f"batch grader ({workers} workers): {t_batch:.1f} s, exit {proc.returncode}")
-        if proc.returncode != 0:
-            print(proc.stderr[-3000:])
-        with open(out / "grades.csv", newline="") as fh:
-            ours = {row["student_id"]: row for row in csv.DictReader(fh)}
 
         honest = [s for s, k in kinds.items() if k != "broken"]
         disagree = []
@@ -167,11 +214,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  broken {s}: nbgrader {nb}; batch total {ours[s]['total']} ({ours[s]['reason'][:90]})")
         n = len(kinds)
         print()
-        print(f"nbgrader autograde, sequential: {t_nbgrader:7.1f} s  ({t_nbgrader / n:.2f} s per submission)")
-        print(f"batch grader:                   {t_batch:7.1f} s  ({t_batch / n:.2f} s per submission)")
-        print(f"throughput ratio (nbgrader time / batch time): {t_nbgrader / t_batch:.1f}x")
+        print(f"{'path':44s} {'time':>8s} {'per sub':>8s} {'vs nbgrader':>11s}  isolation")
+        table_rows = [
+            ("nbgrader autograde, sequential", t_nbgrader, "nbgrader"),
+            (f"batch, fresh bubblewrap per child ({workers} w.)", t_fresh, "fresh"),
+            (f"batch, zygote per worker ({workers} w.)", t_batch, "zygote"),
+        ]
+        for label, seconds, key in table_rows:
+            ratio = f"{t_nbgrader / seconds:.1f}x"
+            print(f"{label:44s} {seconds:7.1f}s {seconds / n:7.2f}s {ratio:>11s}  {ISOLATION[key]}")
+        print(f"zygote / fresh children throughput: {t_fresh / t_batch:.2f}x")
+        print(OTTER)
         startup_costs()
-        return 1 if disagree else 0
+        profile(root, name)
+        return 1 if disagree or modes_differ else 0
     finally:
         for k, v in env_backup.items():
             if v is None:
@@ -253,18 +309,117 @@ def startup_costs(children: int = 10) -> None:
     spec = sandbox.TaskSpec(task.id, task.module, task.function, [(5, 3, 1, 0)])
     print()
     print(f"sandbox start-up per child (median of {children}, child imports cnnlab and runs one case):")
-    for name, bubblewrap in (("bubblewrap", True), ("fallback", False)):
+    import dataclasses
+
+    for name, bubblewrap in (("zygote", True), ("bubblewrap", True), ("fallback", False)):
         mode = sandbox.sandbox_mode(bubblewrap=bubblewrap)
         if bubblewrap and not mode.bwrap:
             print(f"  {name}: not available ({'; '.join(mode.advice)})")
             continue
+        if name == "zygote" and not mode.zygote:
+            print(f"  {name}: not available ({'; '.join(mode.advice)})")
+            continue
+        mode = dataclasses.replace(mode, zygote=name == "zygote")
         box = sandbox.Sandbox(REPO / "cnnlab", sandbox.Limits(timeout=30), mode=mode)
+        box.run(sandbox.Work({"cnnlab/conv.py": conv}, [spec], {}, ["conv"]))  # the zygote starts
         times = []
         for _ in range(children):
             t = time.perf_counter()
             box.run(sandbox.Work({"cnnlab/conv.py": conv}, [spec], {}, ["conv"]))
             times.append(time.perf_counter() - t)
         print(f"  {name:10s}: {1000 * statistics.median(times):6.0f} ms")
+
+
+def profile(root: Path, name: str) -> None:
+    """One submission's cost in the batch grader, stage by stage: every submission of the course
+    graded again in this process, one after another (no pool), each stage timed where it runs."""
+    import contextlib
+
+    from autograder import cases, sandbox
+    from autograder.batch import judge, run, store
+
+    spent: dict[str, float] = {}
+
+    def timed(owner: object, attr: str, stage: str) -> None:
+        original = getattr(owner, attr)
+
+        def wrapper(*a: object, **k: object) -> object:
+            t = time.perf_counter()
+            try:
+                return original(*a, **k)
+            finally:
+                spent[stage] = spent.get(stage, 0.0) + time.perf_counter() - t
+
+        setattr(owner, attr, wrapper)
+        undo.append((owner, attr, original))
+
+    undo: list[tuple[object, str, object]] = []
+    stages = [
+        (run, "read_submission", "intake: the submission's files"),
+        (run, "check_notebooks", "notebook checks"),
+        (cases, "task_inputs", "the reference's side: hidden cases"),
+        (sandbox.Sandbox, "run", "the child (sandbox): start, import, run"),
+        (judge, "_grade_task", "judging against the reference"),
+        (store, "save_result", "the store: results/<student>.json"),
+        (run, "write_gradebook", "the gradebook (nbgrader's database)"),
+        (run, "write_autograded", "autograded/ notebooks"),
+        (run, "write_reports", "reports: CSV, feedback, summary"),
+    ]
+    n = len(run.list_submissions(root, name, None))
+    for owner, attr, stage in stages:
+        timed(owner, attr, stage)
+    children = {"all": 0, "zygote": 0}
+    box_run = sandbox.Sandbox.run
+
+    def counted(self: object, work: object) -> object:
+        outcomes, info = box_run(self, work)  # type: ignore[arg-type]
+        children["all"] += info.get("children", 0)
+        children["zygote"] += info.get("zygote", 0)
+        return outcomes, info
+
+    sandbox.Sandbox.run = counted  # type: ignore[method-assign]
+    undo.append((sandbox.Sandbox, "run", box_run))
+    timed(judge, "grade_job", "judge: total")
+
+    class InProcess:
+        description = "in this process"
+
+        def run(self, jobs: list) -> object:
+            return (judge.grade_job(job) for job in jobs)
+
+        def close(self) -> None:
+            pass
+
+    original_engine = run.make_engine
+    run.make_engine = lambda *a, **k: InProcess()  # type: ignore[assignment]
+    try:
+        options = batch.Options(
+            force=True, progress=False, log=lambda _: None, out=root / "profile-out", workers=1
+        )
+        t = time.perf_counter()
+        with contextlib.redirect_stdout(None):
+            batch.grade_assignment(name, root, options)
+        total = time.perf_counter() - t
+    finally:
+        run.make_engine = original_engine  # type: ignore[assignment]
+        for owner, attr, original in reversed(undo):
+            setattr(owner, attr, original)
+    judge_total = spent.pop("judge: total", 0.0)
+    inside = sum(v for k, v in spent.items() if k.startswith(("the reference", "the child", "judging")))
+    spent["judge: the rest (rows, messages)"] = max(judge_total - inside, 0.0)
+    spent["everything else (keys, deadlines, the loop)"] = max(total - sum(spent.values()), 0.0)
+    print()
+    print(
+        f"one submission's cost in the batch grader, in this process ({n} submissions, mean, "
+        "with the gradebook):"
+    )
+    for stage, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+        print(f"  {stage:46s} {1000 * seconds / n:8.1f} ms  {100 * seconds / total:5.1f} %")
+    print(f"  {'total':46s} {1000 * total / n:8.1f} ms")
+    print(
+        f"  children per submission: {children['all'] / n:.2f} ({children['zygote'] / n:.2f} forked by a "
+        "zygote; a crash or a time limit sends the rest of a submission to fresh children)"
+    )
 
 
 if __name__ == "__main__":

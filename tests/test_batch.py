@@ -9,6 +9,7 @@ once, on two honest students only (the slow part), to prove both graders agree.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -26,9 +27,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder import batch, cases, child, course, hidden, sandbox, secret, wire
+from autograder import batch, cases, course, hidden, sandbox, secret
 from autograder.manifest import load_manifest
 from autograder.reference import ROOT, load_reference
+from autograder.sandbox import child, wire
 
 sys.path.insert(0, str(Path(__file__).parent))
 import course_env  # noqa: E402
@@ -670,8 +672,8 @@ def test_the_wire_format_never_unpickles_and_caps_sizes() -> None:
     assert isinstance(wire.decode(wire.encode(SimpleNamespace(), []), []), wire.Opaque)
 
 
-@pytest.mark.parametrize("bubblewrap", [True, False], ids=["bubblewrap", "fallback"])
-def test_the_sandbox_confines_the_child(tmp_path: Path, bubblewrap: bool) -> None:
+@pytest.mark.parametrize("kind", ["bubblewrap", "fallback", "zygote"])
+def test_the_sandbox_confines_the_child(tmp_path: Path, kind: str) -> None:
     """Probes run as a student's function; what they report comes back as data."""
     course_root = tmp_path / "course"
     (course_root / "submitted" / "bob" / A / "cnnlab").mkdir(parents=True)
@@ -703,13 +705,18 @@ def test_the_sandbox_confines_the_child(tmp_path: Path, bubblewrap: bool) -> Non
         "2 GB of memory": ("memory", 2 * 2**30),
     }
     spec = sandbox.TaskSpec("1.1", "conv", "conv_output_size", list(probes.values()))
+    bubblewrap = kind != "fallback"
     mode = sandbox.sandbox_mode(bubblewrap=bubblewrap)
     if bubblewrap and not mode.bwrap:
         pytest.skip(f"bubblewrap does not work here: {mode.advice}")
+    if kind == "zygote" and not mode.zygote:
+        pytest.skip(f"no zygote here: {mode.advice}")
+    mode = dataclasses.replace(mode, zygote=kind == "zygote")
     if not bubblewrap and not mode.landlock:
         pytest.skip("no Landlock in this kernel: the fallback's confinement is Landlock's")
     box = sandbox.Sandbox(ROOT / "cnnlab", limits, mode=mode)
     [outcome], info = box.run(sandbox.Work({CONV: (submission / CONV).read_bytes()}, [spec], {}, ["conv"]))
+    assert info["zygote"] == (kind == "zygote"), info
     got = dict(zip(probes, [value for value, _ in outcome.cases], strict=True))
     assert got.pop("write in the sandbox") == "allowed"
     assert got.pop("a file over RLIMIT_FSIZE") == "EFBIG"

@@ -50,7 +50,7 @@ def test_the_wheel_carries_the_grader_and_its_data(wheel: Path) -> None:
     # every file of the grader (its modules, subpackages, the runner, the manifest, the sample
     # students) and of the student package is in the wheel, and nothing else
     assert packaged == _checkout_files("autograder") | _checkout_files("cnnlab")
-    for data in ("autograder/assignments.toml", "autograder/child.py", "autograder/wire.py",
+    for data in ("autograder/assignments.toml", "autograder/sandbox/child.py", "autograder/sandbox/wire.py",
                  "autograder/samples/ada.toml", "cnnlab/check_cases.json", "cnnlab/digits.txt"):  # fmt: skip
         assert data in names, data
     # the reference never ships: no solution region, no solutions/ folder, no course root

@@ -1,8 +1,9 @@
 """The red team: hostile submissions graded by the real batch grader, each attack checked from outside.
 
 One released course (``02_conv_layer``); honest victims are graded in the same batch, concurrently
-with the attackers (two workers), in both sandbox modes: bubblewrap, and the fallback (seccomp +
-Landlock + rlimits) that runs where bubblewrap cannot. Every attack must fail to do harm, every
+with the attackers (two workers), in every sandbox mode: a fresh bubblewrap per child, children
+forked by a zygote per worker, and the fallback (seccomp + Landlock + rlimits) that runs where
+bubblewrap cannot. Every attack must fail to do harm, every
 victim must keep full marks, and every attacker must get a saved row with a reason (never a grader
 error). What each attack tries is in :data:`ATTACKS`; what is checked, in the tests below.
 """
@@ -360,15 +361,20 @@ def course_root(tmp_path_factory: pytest.TempPathFactory, outside: Path, listene
         yield root
 
 
-@pytest.fixture(scope="module", params=["bubblewrap", "fallback"])
+@pytest.fixture(scope="module", params=["bubblewrap", "fallback", "zygote"])
 def graded(request: pytest.FixtureRequest, course_root: Path, outside: Path) -> tuple[str, dict[str, Any]]:
-    """The whole class graded by the real batch grader in one sandbox mode."""
+    """The whole class graded by the real batch grader in one sandbox mode: a fresh bubblewrap per
+    child (``--zygote off``), the fallback, or children forked by a zygote per worker."""
     mode_name = request.param
-    with course_env.environment(CNNLAB_SANDBOX=mode_name):
+    sandbox_env = "fallback" if mode_name == "fallback" else "bubblewrap"
+    zygote_env = "on" if mode_name == "zygote" else "off"
+    with course_env.environment(CNNLAB_SANDBOX=sandbox_env, CNNLAB_ZYGOTE=zygote_env):
         sandbox.sandbox_mode.cache_clear()
         mode = sandbox.sandbox_mode()
-        if mode_name == "bubblewrap" and not mode.bwrap:
+        if mode_name in ("bubblewrap", "zygote") and not mode.bwrap:
             pytest.skip(f"bubblewrap cannot run here: {mode.advice}")
+        if mode_name == "zygote" and not mode.zygote:
+            pytest.skip(f"no zygote here: {mode.advice}")
         if mode_name == "fallback" and not (mode.landlock and mode.seccomp):
             pytest.skip("the fallback needs Landlock and seccomp")
         before = _host_state()
@@ -486,7 +492,7 @@ def test_the_disk_is_bounded(graded: tuple[str, dict[str, Any]]) -> None:
     task = rows["a_disk"]["tasks"]["2.1"]
     message = _raised(rows["a_disk"])
     found = re.search(r"wrote (\d+) bytes", message)
-    if mode == "bubblewrap":  # the tmpfs is full at 64 MiB: the writes fail, the code goes on
+    if mode in ("bubblewrap", "zygote"):  # the tmpfs is full at 64 MiB: the writes fail, the code goes on
         assert found and int(found.group(1)) <= 64 * 2**20, message
     else:  # the parent watches the folder and stops the child past 64 MiB
         assert task["status"] == "crashed" and "wrote more than 64 MB to disk" in message, task
@@ -687,6 +693,15 @@ def test_every_judging_decision_is_the_parents(graded: tuple[str, dict[str, Any]
     task = rows["a_judge"]["tasks"]["2.2"]
     assert task["points"] == 0.0, (mode, task["messages"])
     assert rows["a_judge"]["tasks"]["2.1"]["points"] == 5.0  # its forward pass is right
+
+
+def test_each_mode_grades_as_it_says(graded: tuple[str, dict[str, Any]]) -> None:
+    """The victims' children ran in the mode under test (a zygote's child says so in its hello)."""
+    mode, rows = graded
+    for victim in VICTIMS:
+        hello = rows[victim]["sandbox"]["hello"]
+        assert hello.get("zygote", False) is (mode == "zygote"), (mode, hello)
+        assert hello["namespaced"] is (mode != "fallback"), (mode, hello)
 
 
 def test_nothing_is_left_behind(graded: tuple[str, dict[str, Any]]) -> None:

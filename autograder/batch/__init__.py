@@ -18,7 +18,7 @@ fabricates submissions for the demo, the tests and the benchmarks.
 
 One submission's path: ``cli.main`` → ``run.grade_assignment`` →
 ``intake.read_submission`` / ``notebooks.check_notebooks`` → ``store.job_key`` / ``load_cached`` →
-``engine.LocalPool.run`` → ``judge.grade_job`` → ``sandbox.Sandbox.run`` (→ ``child.py`` inside the
+``engine.LocalPool.run`` → ``judge.grade_job`` → ``sandbox.Sandbox.run`` (→ ``sandbox/child.py`` inside the
 sandbox) → ``cases.grade_runs`` → ``store.save_result`` → ``gradebook.write_gradebook`` →
 ``reports.write_reports``.
 """

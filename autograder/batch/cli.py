@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -51,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-unconfined", action="store_true", help="run student code even without any sandbox"
     )
+    parser.add_argument(
+        "--zygote",
+        choices=("on", "off"),
+        default="on",
+        help="on (default, where nested user namespaces work): a preloaded zygote per worker forks "
+        "each child into fresh namespaces; off: a fresh bubblewrap per child",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress line, no table")
     return parser
 
@@ -68,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.timeout <= 0 or args.memory_mb < 64 or args.workers < 0:
         print("error: --timeout must be > 0, --memory-mb >= 64, --workers >= 0", file=sys.stderr)
         return 2
+    if args.zygote == "off":  # read by sandbox.sandbox_mode, in this process and its workers
+        os.environ["CNNLAB_ZYGOTE"] = "off"
+        sandbox.sandbox_mode.cache_clear()
     from autograder.course import course_root
 
     root = course_root()

@@ -136,6 +136,18 @@ class LocalPool:
                         queue.append(job)
                 except Exception as exc:
                     yield error_row(job, f"{type(exc).__name__}: {exc}")
+        _sweep_cgroups()  # the workers have ended: a group of one that was killed is removed now
+
+
+def _sweep_cgroups() -> None:
+    """Remove the worker slots' control groups whose worker is gone (a worker ends by removing its
+    own; one that was killed cannot)."""
+    from autograder.sandbox import cgroups
+
+    layout = cgroups.detect()
+    if layout is not None:
+        with contextlib.suppress(OSError):
+            cgroups.sweep_stale(layout)
 
 
 def make_engine(

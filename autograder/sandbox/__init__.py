@@ -6,10 +6,14 @@ One object, one call::
     outcomes, info = box.run(Work(files, tasks, own, import_modules, isolated))
 
 ``files`` maps the student's editable files (``cnnlab/conv.py``) to their bytes (None: absent). Each
-child is a fresh ``python -I -S -B`` running :mod:`autograder.child` (the runner), confined as
-:mod:`autograder.sandbox.confine` describes (bubblewrap, seccomp, Landlock, limits) *before* any
-student code runs: the runner writes the released package and the student's files into the child's
-own writable folder, imports the package and runs the functions on the inputs it was sent. Only data
+child runs :mod:`autograder.sandbox.child` (the runner), confined as :mod:`autograder.sandbox.confine`
+describes (bubblewrap, seccomp, Landlock, limits) *before* any student code runs: forked by the
+worker slot's zygote into new namespaces and a root of its own (:mod:`autograder.sandbox.zygotes`,
+the default where nested user namespaces work), or a fresh ``python -I -S -B`` in a fresh bubblewrap
+(``--zygote off``; after a zygote child crashed or hit a time limit, for the rest of the
+submission), or, where bubblewrap cannot run, the fallback. The runner writes the released package
+(with its checked-hash ``.pyc``) and the student's files into the child's own writable folder,
+imports the package and runs the functions on the inputs it was sent. Only data
 comes back (JSON and ``.npy`` bytes, never pickles, :mod:`autograder.sandbox.protocol`); judging is
 the caller's business, so nothing the child does can change how it is judged.
 
@@ -37,8 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import child, wire
 from autograder.records import Status
+from autograder.sandbox import cgroups, child, wire, zygotes
 from autograder.sandbox.confine import (
     GRADER,
     SANDBOX,
@@ -101,6 +105,7 @@ def reap_orphans(keep: set[int] | None = None) -> int:
     """Kill and reap every child of this process (sandbox leftovers re-parented to us), repeatedly
     until none is left; returns how many. Only for a process whose only children are sandboxes."""
     me, killed = os.getpid(), 0
+    keep = (keep or set()) | zygotes.own_pids()  # this process's zygotes live on between jobs
     for _ in range(50):
         found = []
         for entry in os.listdir("/proc"):
@@ -126,6 +131,45 @@ def reap_orphans(keep: set[int] | None = None) -> int:
                 pass
             killed += 1
     return killed
+
+
+_COMPILED: set[Path] = set()
+
+
+def compile_release(folder: Path) -> None:
+    """Give the released package ``.pyc`` files validated by their source's hash (as ``compileall
+    --invalidation-mode checked-hash``), once per folder and process: a child copies them beside the
+    sources into its writable folder and imports without compiling (a student's file, whose hash
+    differs, is compiled from its source as always). A ``.pyc`` that is timestamp-based or whose
+    hash is not its source's is made again; nothing happens where the folder is not ours."""
+    folder = Path(folder)
+    if folder in _COMPILED:
+        return
+    _COMPILED.add(folder)
+    import importlib.util
+    import py_compile
+
+    try:
+        if folder.stat().st_uid != os.geteuid():
+            return
+        for source in sorted(folder.glob("*.py")):
+            cached = Path(importlib.util.cache_from_source(str(source)))
+            try:
+                head = cached.read_bytes()[:16]
+            except OSError:
+                head = b""
+            expect = importlib.util.MAGIC_NUMBER + (3).to_bytes(4, "little")
+            expect += importlib.util.source_hash(source.read_bytes())
+            if head != expect:
+                py_compile.compile(
+                    str(source), str(cached), doraise=True,
+                    invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+                )  # fmt: skip
+            cached.chmod(0o644)
+        if (folder / "__pycache__").is_dir():
+            (folder / "__pycache__").chmod(0o755)
+    except (OSError, py_compile.PyCompileError):
+        pass
 
 
 @dataclass
@@ -155,10 +199,16 @@ class Sandbox:
         self.limits = limits
         self.mode = mode or sandbox_mode()
         self.uid = None if self.mode.uid is None else self.mode.uid + slot
+        if self.mode.bwrap and self.mode.host_uid is not None:
+            self.uid = self.mode.host_uid + slot  # bubblewrap runs as the slot's unprivileged host uid
+        self.slot = slot
+        compile_release(self.release_pkg)
 
     # -- one child
 
-    def _request(self, folder: str, release: str, work: Work, tasks: list[TaskSpec]) -> bytes:
+    def _request(
+        self, folder: str, release: str, work: Work, tasks: list[TaskSpec], preconfined: bool = False
+    ) -> bytes:
         blobs: list[bytes] = []
         task_list = []
         for t in tasks:
@@ -183,10 +233,12 @@ class Sandbox:
             "task_functions": work.own,
             "import_modules": work.import_modules,
             "isolated_modules": work.isolated,
-            "drop_caps": self.mode.drop_caps,
+            "drop_caps": self.mode.drop_caps and not preconfined,
             "landlock": None,
             "seccomp": None,
         }
+        if preconfined:  # a zygote's child applied every layer before it read this
+            return wire.pack(header, blobs)
         if self.mode.landlock:
             header["landlock"] = {
                 "read": [*header["path"], *self._prefixes(), *_SYSTEM_READ, release],
@@ -198,15 +250,43 @@ class Sandbox:
             blobs.append(seccomp_filter() or b"")
         return wire.pack(header, blobs)
 
+    def _zygote(self) -> zygotes.Zygote | None:
+        if not self.mode.zygote:
+            return None
+        group = cgroups.slot_group(self.mode.cgroup, self.slot)
+        if group is None or group.busy:  # another child of this slot runs (threads): a fresh child
+            return None
+        return zygotes.zygote_for(self.mode, self.release_pkg, RUNNER, WIRE, self.slot, self.uid)
+
     @staticmethod
     def _prefixes() -> list[str]:
         from autograder.sandbox.confine import _prefixes
 
         return _prefixes()
 
+    def _start_forked(
+        self, zygote: zygotes.Zygote, private: Path, work: Work, tasks: list[TaskSpec]
+    ) -> Child:
+        """Start one child forked from the slot's zygote (it confines itself before reading)."""
+        request = self._request(SANDBOX, f"{GRADER}/cnnlab", work, tasks, preconfined=True)
+        (private / "request.bin").write_bytes(request)
+        keep = zygote.keep
+        cgroup = ChildCgroup(
+            self.mode.cgroup, self.limits.nproc + len(keep) + 1, self.limits.memory_mb, self.slot,
+            zygote.base_memory, keep,
+        )  # fmt: skip
+        try:
+            if not cgroup.folders or cgroup.private:  # its CPU time and memory would go uncounted
+                raise zygotes.ZygoteError("the slot's control group cannot take the child's limits")
+            proc = zygote.spawn(private / "request.bin", private / "stderr.txt", self.limits)
+        except BaseException:
+            cgroup.close(keep)
+            raise
+        return Child(proc, private / "stderr.txt", self.limits, lambda: cgroup.close(keep), None, cgroup)  # type: ignore[arg-type]
+
     def _start(self, private: Path, work: Work, tasks: list[TaskSpec]) -> Child:
         """Start one child: under bubblewrap, or (fallback) in a fresh folder of its own."""
-        cgroup = ChildCgroup(self.mode.cgroup, self.limits.nproc, self.limits.memory_mb)
+        cgroup = ChildCgroup(self.mode.cgroup, self.limits.nproc, self.limits.memory_mb, self.slot)
         scratch = None
         seccomp_file = None
         pass_fds: tuple[int, ...] = ()
@@ -282,10 +362,21 @@ class Sandbox:
         outcomes = {t.task_id: TaskOutcome(t.task_id) for t in tasks}
         remaining = list(tasks)
         budget = self.limits.timeout  # CPU seconds the submission's children may still use
-        info: dict[str, Any] = {"children": 0}
+        info: dict[str, Any] = {"children": 0, "zygote": 0}
+        fresh = False  # after a zygote child crashed or timed out: fresh children for the rest
         while remaining:
             info["children"] += 1
-            child = self._start(private, work, remaining)
+            zygote = None if fresh else self._zygote()
+            if zygote is not None:
+                try:
+                    child = self._start_forked(zygote, private, work, remaining)
+                    info["zygote"] += 1
+                except zygotes.ZygoteError:
+                    zygotes.discard(self.slot)  # a new zygote for the next submission
+                    fresh = True
+                    zygote, child = None, self._start(private, work, remaining)
+            else:
+                child = self._start(private, work, remaining)
             current: TaskOutcome | None = None
             phase = "start"
             deadline = Deadline(float("inf"), time.monotonic() + STARTUP_TIMEOUT)  # not the student's time
@@ -361,6 +452,14 @@ class Sandbox:
             if ended is None:
                 break  # done, or an import error: nothing left to run
             tail = child.stderr_tail()
+            if zygote is not None:
+                if phase == "start":  # its namespaces or root could not be made: no student code ran
+                    zygotes.give_up(f"{ended}: {tail[-300:]}")
+                    info["children"] -= 1
+                    info["zygote"] -= 1
+                    continue
+                zygotes.discard(self.slot)  # a crash or a time limit: a new zygote, fresh children here
+                fresh = True
             if phase == "start" or ended.startswith("fatal"):
                 # Python never got to the student's code: the grader's problem, not the student's
                 why = (

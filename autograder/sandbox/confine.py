@@ -7,14 +7,19 @@ Layers, each a well-known mechanism, all applied before any student code runs:
    a new session. The root file system is empty but for read-only binds of the system libraries, the
    Python installation and ``/grader`` (the runner and the released ``cnnlab``); the only writable
    place is ``/sandbox``, a fresh size-limited tmpfs per child. Nothing of the course root is mounted.
+   Run by root where the Python installation is readable by other users, bubblewrap itself runs as
+   the slot's unprivileged host uid (``UID_BASE + slot``), so uid 1000 inside is no host root.
+   Where nested user namespaces work, a zygote per worker slot (:mod:`.zygotes`) lives in one such
+   sandbox and forks every child into namespaces and a root of its own (:mod:`.zygote`).
 2. **seccomp** (libseccomp through ``pyseccomp``): no sockets (but AF_UNIX socketpairs), no ptrace,
    ``process_vm_*``, ``prlimit`` of another process, mount, bpf, keyctl, namespaces, io_uring, module
    loading; no change of file modes, owners, times or extended attributes. Handed to bubblewrap
    (``--seccomp``), or installed by the runner itself where bubblewrap cannot run.
 3. **Landlock** (the runner, Linux >= 5.13): reads only the Python installation, the system libraries
    and the release; writes only its sandbox folder; no TCP; no signals outside (ABI >= 6).
-4. **Limits**: RLIMIT_AS, CPU, FSIZE, NOFILE, NPROC, CORE=0 on every child; a ``pids`` cgroup per
-   child where the grader may make one (a fork bomb stays inside it); the tmpfs size bounds the disk;
+4. **Limits**: RLIMIT_AS, CPU, FSIZE, NOFILE, NPROC, CORE=0 on every child; the worker slot's
+   ``pids``, ``cpu`` and ``memory`` cgroups where the grader may make them (:mod:`.cgroups`: a fork
+   bomb stays inside, one core at most, shared memory counted); the tmpfs size bounds the disk;
    the wall-clock limit kills bubblewrap, and with it the child's whole PID namespace. In the
    fallback (no tmpfs) the parent watches the child's folder and stops it past ``disk_mb``.
 
@@ -40,8 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import child
-from autograder.sandbox import cgroups, syscalls
+from autograder.sandbox import cgroups, child, syscalls
 from autograder.sandbox.cgroups import ChildCgroup
 
 UID_BASE = 64000  # dedicated user ids for fallback children, when running as root: UID_BASE + slot
@@ -81,6 +85,8 @@ class SandboxMode:
     confined: bool  # whether student code is kept from the grader's files
     description: str
     advice: list[str] = field(default_factory=list)  # one line each: what is missing and the fix
+    zygote: bool = False  # bubblewrap: a preloaded zygote per worker slot forks each child
+    host_uid: int | None = None  # bubblewrap: run it as this dedicated host uid (+ slot), None: ours
 
 
 # --------------------------------------------------------------------------- detection
@@ -135,25 +141,39 @@ def _system_binds() -> list[str]:
     return [p for p in SYSTEM_DIRS if os.path.isdir(p) and not os.path.islink(p)]
 
 
-def bwrap_base(bwrap: str, disk_mb: int) -> list[str]:
-    """The namespaces, identity and file system every child gets (without the runner's binds)."""
-    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]
-    argv += ["--new-session", "--cap-drop", "ALL", "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID)]
-    argv += ["--hostname", "sandbox", "--clearenv"]
+def system_layout() -> tuple[list[str], list[tuple[str, str]]]:
+    """What a child sees of the machine: the folders and files bound read-only (system libraries,
+    the Python installation), and the merged-/usr links (``/lib -> usr/lib``)."""
+    binds, links = [], []
     for path in SYSTEM_DIRS:
         if os.path.islink(path):  # merged /usr: /lib -> usr/lib
-            argv += ["--symlink", os.readlink(path), path]
+            links.append((path, os.readlink(path)))
         elif os.path.isdir(path):
-            argv += ["--ro-bind", path, path]
-    for path in SYSTEM_FILES:
-        if os.path.isfile(path):
-            argv += ["--ro-bind", path, path]
+            binds.append(path)
+    binds += [p for p in SYSTEM_FILES if os.path.isfile(p)]
     bound = _system_binds()
     for path in sorted(set(_prefixes() + child_sys_path())):
         if os.path.isdir(path) and not any(path.startswith(b + "/") or path == b for b in bound):
-            argv += ["--ro-bind", path, path]
+            binds.append(path)
             bound.append(path)
+    return binds, links
+
+
+def bwrap_base(bwrap: str, disk_mb: int, zygote: bool = False) -> list[str]:
+    """The namespaces, identity and file system every child gets (without the runner's binds).
+    ``zygote``: a zygote's sandbox instead, which may make the nested namespaces of its children
+    (no ``--disable-userns``) and has no writable folder (each child mounts its own)."""
+    argv = [bwrap, "--unshare-all", "--unshare-user", *([] if zygote else ["--disable-userns"])]
+    argv += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    argv += ["--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID), "--hostname", "sandbox", "--clearenv"]
+    binds, links = system_layout()
+    for path, target in links:
+        argv += ["--symlink", target, path]
+    for path in binds:
+        argv += ["--ro-bind", path, path]
     argv += ["--proc", "/proc", "--dev", "/dev"]
+    if zygote:
+        return [*argv, "--dir", "/zroot", "--chdir", "/"]
     argv += ["--size", str(disk_mb * 2**20), "--tmpfs", SANDBOX, "--chdir", SANDBOX]
     return argv
 
@@ -180,16 +200,45 @@ def _probe_bwrap() -> tuple[str | None, str]:
     return None, f"bubblewrap cannot make namespaces here ({why}); {fix}"
 
 
-def seccomp_filter(startup: bool = False) -> bytes | None:
+def seccomp_filter(startup: bool = False, zygote: bool = False) -> bytes | None:
     """The seccomp program of every child (the allow list of :mod:`.syscalls`); ``startup``: the
-    one bubblewrap loads, which also lets it start Python."""
-    return syscalls.program(startup)
+    one bubblewrap loads, which also lets it start Python; ``zygote``: a zygote's bubblewrap."""
+    return syscalls.program(startup, zygote)
+
+
+@functools.lru_cache(maxsize=1)
+def _probe_zygote(bwrap: str) -> str:
+    """``""`` where a process in bubblewrap may make the nested namespaces a zygote's child needs,
+    else why not."""
+    if cgroups.detect() is None:
+        return "no cgroups to count a zygote child's CPU time in (not root)"
+    code = (
+        "import ctypes; l = ctypes.CDLL(None, use_errno=True); "
+        "print(l.unshare(0x10000000 | 0x20000000 | 0x00020000 | 0x40000000 | 0x08000000), ctypes.get_errno())"
+    )
+    argv = [
+        *bwrap_base(bwrap, 1, zygote=True),
+        "--",
+        os.path.realpath(sys.executable),
+        "-I",
+        "-S",
+        "-c",
+        code,
+    ]
+    try:
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=30, env={})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap does not start ({exc})"
+    if run.returncode == 0 and run.stdout.split()[:1] == ["0"]:
+        return ""
+    return f"nested user namespaces are refused here ({(run.stdout + run.stderr).strip()[-200:]})"
 
 
 @functools.lru_cache(maxsize=4)
 def sandbox_mode(uid_base: int = UID_BASE, bubblewrap: bool | None = None) -> SandboxMode:
     """What confinement this machine allows (printed by the batch grader, one line of advice per
-    missing layer). ``bubblewrap=False`` (or ``CNNLAB_SANDBOX=fallback``) asks for the fallback."""
+    missing layer). ``bubblewrap=False`` (or ``CNNLAB_SANDBOX=fallback``) asks for the fallback;
+    ``CNNLAB_ZYGOTE=off`` (``--zygote off``) for a fresh bubblewrap per child instead of a zygote."""
     if bubblewrap is None:
         bubblewrap = os.environ.get("CNNLAB_SANDBOX", "") != "fallback"
     bwrap, why_not = _probe_bwrap() if bubblewrap else (None, "bubblewrap not asked for")
@@ -199,16 +248,37 @@ def sandbox_mode(uid_base: int = UID_BASE, bubblewrap: bool | None = None) -> Sa
     cgroup = cgroups.detect()
     advice = []
     parts = []
-    if bwrap:
-        parts.append(
-            "bubblewrap (user, PID, network, IPC, UTS namespaces; uid 1000 inside, no capabilities; "
-            "read-only Python and release, a fresh tmpfs per child)"
-        )
-    else:
-        advice.append(f"note: {why_not}: falling back to seccomp + Landlock + rlimits")
     interpreter_public = all(
         readable_by_others(p) for p in [os.path.realpath(sys.executable), *child_sys_path()]
     )
+    host_uid = uid_base if bwrap and is_root and interpreter_public and _free_uids(uid_base) else None
+    why_fresh = _probe_zygote(bwrap) if bwrap else "no bubblewrap"
+    if bwrap and os.environ.get("CNNLAB_ZYGOTE", "") == "off":
+        why_fresh = "--zygote off"
+    if bwrap:
+        who = (
+            f"host uid {host_uid}+ outside, unprivileged"
+            if host_uid is not None
+            else f"host uid {os.geteuid()} outside"
+            + (
+                " (the Python installation is not readable by other users: no unprivileged host uid)"
+                if is_root and not interpreter_public
+                else ""
+            )
+        )
+        how = (
+            "a preloaded zygote per worker slot forks each child into new namespaces and a fresh root"
+            if not why_fresh
+            else "a fresh bubblewrap per child"
+        )
+        parts.append(
+            f"bubblewrap (user, PID, network, IPC, UTS namespaces; uid 1000 inside, {who}; no "
+            f"capabilities; read-only Python and release, a fresh tmpfs per child; {how})"
+        )
+        if why_fresh:
+            advice.append(f"note: no zygote ({why_fresh}): each child starts a fresh bubblewrap")
+    else:
+        advice.append(f"note: {why_not}: falling back to seccomp + Landlock + rlimits")
     uid = uid_base if not bwrap and is_root and interpreter_public and _free_uids(uid_base) else None
     if bpf:
         n = len(syscalls.ALLOWED)
@@ -233,7 +303,7 @@ def sandbox_mode(uid_base: int = UID_BASE, bubblewrap: bool | None = None) -> Sa
         parts = ["NO SANDBOX: student code can read and write what the grader can"]
     return SandboxMode(
         bwrap, bpf is not None, abi, uid, not bwrap and is_root and uid is None, cgroup, confined,
-        "; ".join(parts), advice,
+        "; ".join(parts), advice, bool(bwrap) and not why_fresh, host_uid,
     )  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """The parent's side of one sandboxed child: start it, read its frames, stop it.
 
-The child answers with frames (see :mod:`autograder.child`); the parent reads them with caps on
+The child answers with frames (see :mod:`autograder.sandbox.child`); the parent reads them with caps on
 size (``output_mb``) and never unpickles anything. What cannot be read is the child's failure, never
 the grader's.
 """
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import wire
 from autograder.records import Status
+from autograder.sandbox import wire
 from autograder.sandbox.confine import Limits
 
 
@@ -180,10 +180,11 @@ class Child:
 
     def stop(self) -> str:
         """Kill the child's whole session; returns how it ended, e.g. ``exit status 3``."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        if self.proc.pid is not None:  # None: a zygote's child (its monitor kills it)
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         self.proc.kill()  # bubblewrap: its PID namespace dies with it
         try:
             code = self.proc.wait(timeout=10)

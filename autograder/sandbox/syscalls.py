@@ -13,10 +13,15 @@ after start-up), sockets, System V IPC (``shmget``, ``msgget``, ``semget``), ``m
 ``inotify_init``, ``fanotify``, ``userfaultfd``, io_uring, ``ptrace``, ``mount``, ``setsid``,
 namespaces, keys, BPF and changes of file modes, owners, times and attributes, fails with EPERM.
 
-Two programs are made from the list (:func:`program`): the one bubblewrap loads before it starts
+Three programs are made from the list (:func:`program`): the one bubblewrap loads before it starts
 Python also allows ``execve`` (:data:`STARTUP_ONLY`, bubblewrap's own last step); the runner then
 installs the strict one itself before any student code runs (filters stack: both apply), which is
-the only one in the fallback, where the runner starts without a filter.
+the only one in the fallback, where the runner starts without a filter. A zygote's bubblewrap loads
+the third, which adds :data:`ZYGOTE_ONLY` (``unshare``, ``mount``, ``pivot_root``, forks, the
+control socket: what the zygote, its monitors and each child's setup need); each zygote child
+installs the strict one over it before it reads its request, so none of those calls is the
+grading child's. ``python -m tools.measure_syscalls --zygote`` measures the zygote's children from
+that point on: 23 calls over the suite (Dec 2026), every one in :data:`ALLOWED`.
 """
 
 from __future__ import annotations
@@ -50,29 +55,42 @@ MARGIN = (
     "getitimer", "set_mempolicy", "get_mempolicy",
 )  # fmt: skip
 ALLOWED = tuple(sorted(set(MEASURED) | set(MARGIN)))
+CONDITIONAL = ("prlimit64", "clone")  # allowed on their arguments only: its own limits; threads
 STARTUP_ONLY = ("execve", "wait4", "waitid")  # bubblewrap: its exec of Python, its init waiting for it
+# the zygote, its monitors and each child's setup (before the child's own strict filter): fork a
+# monitor and a child, make their namespaces, mount the child's root and pivot into it, set its uid,
+# hand descriptors over the control socket; never in the grading child's filter
+ZYGOTE_ONLY = (
+    "unshare", "mount", "umount2", "pivot_root", "symlink", "symlinkat", "setresuid", "setresgid",
+    "fork", "vfork", "pidfd_open", "pidfd_send_signal", "recvmsg", "sendmsg", "sendto", "recvfrom",
+    "getsockopt", "getsockname", "setsid", "capget",
+)  # fmt: skip
 CLONE_THREAD = 0x00010000
 NAMESPACES = 0x7E020000  # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
 
 
-@functools.lru_cache(maxsize=2)
-def program(startup: bool = False) -> bytes | None:
+@functools.lru_cache(maxsize=4)
+def program(startup: bool = False, zygote: bool = False) -> bytes | None:
     """The seccomp program (BPF, as libseccomp exports it): the allow list, plus ``execve`` when
-    ``startup`` (bubblewrap's); None without libseccomp (``pip install pyseccomp``, Debian
+    ``startup`` (bubblewrap's), plus :data:`ZYGOTE_ONLY` and any ``clone`` when ``zygote`` (the
+    zygote's bubblewrap); None without libseccomp (``pip install pyseccomp``, Debian
     ``libseccomp2``)."""
     try:
         import pyseccomp as sc
     except (ImportError, OSError):
         return None
     f = sc.SyscallFilter(defaction=sc.ERRNO(errno.EPERM))
-    for name in ALLOWED + (STARTUP_ONLY if startup else ()):
+    extra = (STARTUP_ONLY if startup or zygote else ()) + (ZYGOTE_ONLY if zygote else ())
+    for name in ALLOWED + extra:
         try:
             f.add_rule(sc.ALLOW, name)
         except (ValueError, RuntimeError, OSError):
             pass  # a system call this kernel or libseccomp does not know
     f.add_rule(sc.ALLOW, "prlimit64", sc.Arg(0, sc.EQ, 0))  # its own limits only
-    # threads only: CLONE_THREAD set and no namespace flag
-    f.add_rule(sc.ALLOW, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD | NAMESPACES, CLONE_THREAD))
+    if zygote:  # forks (the monitor, the child); namespaces are made by unshare
+        f.add_rule(sc.ALLOW, "clone", sc.Arg(0, sc.MASKED_EQ, NAMESPACES, 0))
+    else:  # threads only: CLONE_THREAD set and no namespace flag
+        f.add_rule(sc.ALLOW, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD | NAMESPACES, CLONE_THREAD))
     f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # flags out of a filter's reach: glibc uses clone
     with tempfile.TemporaryFile() as fh:
         f.export_bpf(fh)

@@ -4,7 +4,7 @@ A frame is an 8-byte big-endian length and a payload; a payload is a JSON header
 arrays being ``.npy`` bytes. The parent reads arrays with :func:`load_npy`, which parses the header
 itself and never unpickles (``allow_pickle=False``), with size caps: data from student code is never
 unpickled and can never make the parent allocate more than the caps. It imports only the standard
-library and numpy: the runner (:mod:`autograder.child`) loads it from beside itself in the sandbox.
+library and numpy: the runner (:mod:`autograder.sandbox.child`) loads it from beside itself in the sandbox.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ folder on ``sys.path``, no ``site``: the paths it needs arrive in the request). 
 code runs it applies the confinement the request asks for (capabilities, Landlock, seccomp; under
 bubblewrap most of it is already in place) and writes the released package and the student's files
 into its own fresh writable folder. It imports only the standard library, numpy and
-:mod:`autograder.wire` (the frames both sides speak, loaded from beside this file), never the rest
+:mod:`autograder.sandbox.wire` (the frames both sides speak, loaded from beside this file), never the rest
 of ``autograder`` and never the reference.
 
 Protocol. stdin holds one request frame; the child answers with a stream of frames on its original
@@ -42,8 +42,8 @@ import types
 import warnings
 from typing import Any
 
-if __package__:  # imported by the grader as autograder.child
-    from autograder import wire
+if __package__:  # imported by the grader as autograder.sandbox.child
+    from autograder.sandbox import wire
 else:  # run as a script (the runner in a sandbox): the wire module lies beside this file
     _spec = importlib.util.spec_from_file_location(
         "_cnnlab_wire", os.path.join(os.path.dirname(os.path.abspath(__file__)), "wire.py")
@@ -69,6 +69,7 @@ pack, unpack, encode, decode, _text, _np = (
 PACKAGE = "cnnlab"
 
 RELEASE_PACKAGE = "_cnnlab_release"
+PRECONFINED: dict[str, Any] | None = None  # set by the zygote's child: what it applied, for hello
 
 
 # --------------------------------------------------------------------------- the sandbox
@@ -297,6 +298,8 @@ class _Isolation:
 def _confine(request: dict[str, Any], blobs: list[bytes]) -> dict[str, Any]:
     """The layers the runner applies itself (where bubblewrap already did the rest): capabilities,
     Landlock, the seccomp filter. Returns what is in force, for the hello frame."""
+    if PRECONFINED is not None:  # a zygote's child: confined before it read the request
+        return dict(PRECONFINED, pid=os.getpid(), uid=os.getuid())
     info: dict[str, Any] = {"kind": "hello", "pid": os.getpid(), "uid": os.getuid()}
     if request.get("drop_caps"):
         drop_capabilities()
@@ -321,13 +324,20 @@ def _write_package(request: dict[str, Any], blobs: list[bytes]) -> None:
     target = os.path.join(request["sandbox"], PACKAGE)
     release = request["release"]
     os.makedirs(target, exist_ok=True)
-    for name in sorted(os.listdir(release)):
-        if name.endswith((".py", ".json")):
-            with (
-                open(os.path.join(release, name), "rb") as src,
-                open(os.path.join(target, name), "wb") as dst,
-            ):
-                dst.write(src.read())
+    copies = [(name, name) for name in sorted(os.listdir(release)) if name.endswith((".py", ".json"))]
+    cache = os.path.join(release, "__pycache__")  # checked-hash .pyc: valid while the source's hash is
+    tag = f".{sys.implementation.cache_tag}.pyc"
+    if os.path.isdir(cache):
+        os.makedirs(os.path.join(target, "__pycache__"), exist_ok=True)
+        for name in sorted(os.listdir(cache)):
+            if name.endswith(tag) and name.removesuffix(tag) + ".py" in dict(copies):
+                copies.append((os.path.join("__pycache__", name), os.path.join("__pycache__", name)))
+    for src_name, dst_name in copies:
+        with (
+            open(os.path.join(release, src_name), "rb") as src,
+            open(os.path.join(target, dst_name), "wb") as dst,
+        ):
+            dst.write(src.read())
     for rel, index in request["files"].items():
         path = os.path.join(request["sandbox"], *rel.split("/"))
         if not os.path.realpath(path).startswith(os.path.realpath(request["sandbox"]) + os.sep):
