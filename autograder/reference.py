@@ -161,7 +161,7 @@ class Reference:
         self.judge: ModuleType = importlib.import_module(f"{package.__name__}.judge")
 
     def task(self, task_id: str) -> Any:
-        """The row of the task table, e.g. for ``"2.1"``."""
+        """The row of the task table of ``task_id``."""
         return self.tasks[task_id]
 
     def module(self, task_id: str, package: ModuleType | None = None) -> ModuleType:

@@ -142,7 +142,7 @@ def solution_cell(task) -> dict:
 
 
 def _check_task_id(cell: dict, tasks: dict) -> str | None:
-    """The task a check cell checks (nbgrader grade_id ``task1_2`` or a ``# Check Task 1.2`` line)."""
+    """The task a check cell checks (nbgrader grade_id ``taskX_Y`` or a ``# Check Task X.Y`` line)."""
     if cell["cell_type"] != "code":
         return None
     grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")

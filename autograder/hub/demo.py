@@ -58,14 +58,22 @@ MARKER = ".cnnlab-hub-demo"
 JUPYTER_DATA = str(Path(sys.prefix) / "share" / "jupyter")  # nbconvert's templates, Lab's extensions
 LIBRARY_PATH: list[str] = []  # LD_LIBRARY_PATH for a copied interpreter (public_python)
 JUPYTER_ETC = str(Path(sys.prefix) / "etc" / "jupyter")  # nbgrader's server extensions, enabled
-#: what the scripted students hand in, in turn: (label, tasks done, mistakes planted)
+#: what the scripted students hand in, in turn: (label, tasks done, mistakes planted); the tasks of
+#: "forward only" come from the task table (:func:`_forward_only`)
 WORK_KINDS = [
     ("reference", None, ()),
-    ("forward only", ["1.1", "1.2", "2.1"], ()),
+    ("forward only", "forward", ()),  # every task of conv.py but the backward ones (_forward_only)
     ("untouched stubs", [], ()),
     ("flipped kernel", None, ("conv2d_flipped_kernel",)),
     ("no bias", None, ("conv2d_no_bias",)),
 ]
+
+
+def _forward_only() -> list[str]:
+    """The tasks of ``conv.py`` that are not a backward pass (from the task table)."""
+    from autograder.reference import load_reference
+
+    return [t for t, row in load_reference().tasks.TASKS.items() if row.module == "conv" and not row.forward]
 
 
 class HubDemoError(Exception):
@@ -431,6 +439,8 @@ class Demo:
         staging = self.work / "staging"
         staging.mkdir(mode=0o755)
         for i, (_, done, mistakes) in enumerate(WORK_KINDS):
+            if done == "forward":
+                done = _forward_only()
             if done != []:
                 path = staging / f"kind{i}-conv.py"
                 path.write_text(reference_variant("conv", done, list(mistakes)))
