@@ -4,7 +4,8 @@ How the list was measured: ``python -m tools.measure_syscalls`` grades the refer
 every assignment (every task's full hidden-case suite, the backward tasks' second run on the
 student's own cache) and a submission that prints, raises and runs out of memory, each child under
 ``strace -f`` with seccomp off, and prints each system call the children made (43 on Debian 12,
-CPython 3.11, numpy 2; Nov 2026). :data:`MEASURED` is that list; :data:`MARGIN` adds calls that
+CPython 3.11, numpy 2; Dec 2026). :data:`MEASURED` is that list less ``execve`` (start-up only,
+:data:`STARTUP_ONLY`) and ``prlimit64`` (allowed on the child itself only); :data:`MARGIN` adds calls that
 CPython or numpy make on paths the suite does not take and that reach nothing outside the child (the
 clock, sleeping, its own signals and limits, files in its own folder). Anything else, among them
 every way to make a process (``fork``, ``vfork``, ``clone`` without ``CLONE_THREAD``; ``clone3``
