@@ -9,10 +9,14 @@ are not processed there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
+import tempfile
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -161,3 +165,31 @@ def wheel_once(tmp_factory: object) -> Path:
     if "wheel" not in _BUILT:
         _BUILT["wheel"] = build_wheel(tmp_factory.mktemp("wheel"))  # type: ignore[attr-defined]
     return _BUILT["wheel"]
+
+
+@contextlib.contextmanager
+def public_python() -> Iterator[tuple[Path, dict[str, str]]]:
+    """A copy of this interpreter that other users can read (the one here may live under a private
+    home), its site-packages this virtualenv's: ``(python, env)`` for the block, removed afterwards.
+    Skips the test where the checkout or the virtualenv itself is not readable by other users."""
+    import pytest
+
+    from autograder.sandbox import confine
+
+    site = Path(sysconfig.get_path("purelib")).resolve()
+    if not all(confine.readable_by_others(str(p)) for p in (site, ROOT / "autograder", ROOT / "cnnlab")):
+        pytest.skip("this checkout or its virtualenv is not readable by other users")
+    base = Path(sys.base_prefix).resolve()
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    folder = Path(tempfile.mkdtemp(prefix="cnnlab-public-python-"))
+    folder.chmod(0o755)
+    (folder / "bin").mkdir()
+    shutil.copy2(Path(sys.executable).resolve(), folder / "bin" / version)
+    shutil.copytree(base / "lib", folder / "lib", symlinks=True, ignore=shutil.ignore_patterns(
+        "site-packages", "test", "__pycache__", "idlelib", "tkinter", "ensurepip", "pkgconfig"))  # fmt: skip
+    (folder / "lib" / version / "site-packages").symlink_to(site)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LD_LIBRARY_PATH": str(folder / "lib")}
+    try:
+        yield folder / "bin" / version, env
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

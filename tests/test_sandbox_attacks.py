@@ -19,7 +19,6 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -33,6 +32,7 @@ from autograder.reference import ROOT
 
 sys.path.insert(0, str(Path(__file__).parent))
 import course_env  # noqa: E402
+import installs  # noqa: E402
 from probes import PROBES  # noqa: E402
 
 pytestmark = [
@@ -594,23 +594,9 @@ def test_the_fallback_with_dedicated_user_ids(tmp_path: Path) -> None:
     """The fallback on a machine whose Python other users can read: a copy of this interpreter (the
     one here lives under a private home), its site-packages this virtualenv's. Each child runs as
     its own user id (64000 + slot), confined, and reaches nothing of the grader's."""
-    import sysconfig
-
     from autograder.sandbox import confine
 
-    site = Path(sysconfig.get_path("purelib")).resolve()
-    if not all(confine.readable_by_others(str(p)) for p in (site, ROOT / "autograder", ROOT / "cnnlab")):
-        pytest.skip("this checkout or its virtualenv is not readable by other users")
-    base = Path(sys.base_prefix).resolve()
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    python = Path(tempfile.mkdtemp(prefix="cnnlab-public-python-"))
-    python.chmod(0o755)
-    (python / "bin").mkdir()
-    shutil.copy2(Path(sys.executable).resolve(), python / "bin" / version)
-    shutil.copytree(base / "lib", python / "lib", symlinks=True, ignore=shutil.ignore_patterns(
-        "site-packages", "test", "__pycache__", "idlelib", "tkinter", "ensurepip", "pkgconfig"))  # fmt: skip
-    (python / "lib" / version / "site-packages").symlink_to(site)
-    try:
+    with installs.public_python() as (python, env):
         secret_file = tmp_path / "secret.txt"
         secret_file.write_text("s3cret")
         tmp_path.chmod(0o755)
@@ -619,9 +605,8 @@ def test_the_fallback_with_dedicated_user_ids(tmp_path: Path) -> None:
             "OUTSIDE", repr(str(tmp_path / "x"))
         )
         script = script.replace("RELEASE", repr(str(ROOT / "cnnlab"))).replace("CONV_TEXT", repr(conv))
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "LD_LIBRARY_PATH": str(python / "lib")}
         run = subprocess.run(
-            [str(python / "bin" / version), "-c", script],
+            [str(python), "-c", script],
             env=env,
             capture_output=True,
             text=True,
@@ -629,8 +614,6 @@ def test_the_fallback_with_dedicated_user_ids(tmp_path: Path) -> None:
         )
         assert run.returncode == 0, run.stderr[-3000:]
         found = json.loads(run.stdout.strip().splitlines()[-1])
-    finally:
-        shutil.rmtree(python, ignore_errors=True)
     assert found["uid"] == confine.UID_BASE, found["description"]
     assert found["hello"]["uid"] == confine.UID_BASE + 3, found
     assert found["got"] and all(v in ("EACCES", "EPERM", "ENOENT", "ESRCH") for v in found["got"]), found

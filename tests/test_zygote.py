@@ -22,6 +22,7 @@ from autograder.sandbox import cgroups, zygotes
 
 sys.path.insert(0, str(Path(__file__).parent))
 import course_env  # noqa: E402
+import installs  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -307,32 +308,16 @@ def test_children_map_to_an_unprivileged_host_uid(tmp_path: Path) -> None:
     """On a machine whose Python other users can read (a copy of this interpreter: the one here
     lives under a private home), bubblewrap, the zygote and every child run as the slot's own
     unprivileged host uid (64000 + slot), uid 1000 inside, in both bubblewrap modes."""
-    import shutil
     import subprocess
-    import sysconfig
-    import tempfile
 
     from autograder.sandbox import confine
 
-    site = Path(sysconfig.get_path("purelib")).resolve()
-    if not all(confine.readable_by_others(str(p)) for p in (site, ROOT / "autograder", ROOT / "cnnlab")):
-        pytest.skip("this checkout or its virtualenv is not readable by other users")
-    base = Path(sys.base_prefix).resolve()
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    python = Path(tempfile.mkdtemp(prefix="cnnlab-public-python-"))
-    python.chmod(0o755)
-    (python / "bin").mkdir()
-    shutil.copy2(Path(sys.executable).resolve(), python / "bin" / version)
-    shutil.copytree(base / "lib", python / "lib", symlinks=True, ignore=shutil.ignore_patterns(
-        "site-packages", "test", "__pycache__", "idlelib", "tkinter", "ensurepip", "pkgconfig"))  # fmt: skip
-    (python / "lib" / version / "site-packages").symlink_to(site)
-    try:
+    with installs.public_python() as (python, env):
         script = HOST_UID.replace("RELEASE", repr(str(ROOT / "cnnlab"))).replace("PROBES_TEXT", repr(PROBES))
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "LD_LIBRARY_PATH": str(python / "lib")}
         env.pop("CNNLAB_ZYGOTE", None)
         env.pop("CNNLAB_SANDBOX", None)
         run = subprocess.run(
-            [str(python / "bin" / version), "-c", script],
+            [str(python), "-c", script],
             env=env,
             capture_output=True,
             text=True,
@@ -340,8 +325,6 @@ def test_children_map_to_an_unprivileged_host_uid(tmp_path: Path) -> None:
         )
         assert run.returncode == 0, run.stderr[-3000:]
         found = json.loads(run.stdout.strip().splitlines()[-1])
-    finally:
-        shutil.rmtree(python, ignore_errors=True)
     uid = confine.UID_BASE + 3
     assert found["host_uid"] == confine.UID_BASE, found["description"]
     assert f"host uid {confine.UID_BASE}+ outside, unprivileged" in found["description"]
