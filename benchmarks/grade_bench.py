@@ -108,6 +108,15 @@ OTTER = (
 )
 
 
+def grading_window(out: Path) -> tuple[float, int]:
+    """Seconds between the first and the last result the run saved, and how many results: the
+    grader saves each row as its job ends (``results/<student>.json``), so the file times give the
+    rate at which submissions were graded, without the run's fixed costs (start-up, the zygotes'
+    start, the gradebook and the reports)."""
+    times = sorted(p.stat().st_mtime for p in (out / "results").glob("*.json"))
+    return (times[-1] - times[0] if len(times) > 1 else 0.0), len(times)
+
+
 def _batch(
     name: str, out: Path, workers: int, zygote: str
 ) -> tuple[float, dict[str, dict[str, str]], str, int]:
@@ -223,7 +232,21 @@ def main(argv: list[str] | None = None) -> int:
         for label, seconds, key in table_rows:
             ratio = f"{t_nbgrader / seconds:.1f}x"
             print(f"{label:44s} {seconds:7.1f}s {seconds / n:7.2f}s {ratio:>11s}  {ISOLATION[key]}")
-        print(f"zygote / fresh children throughput: {t_fresh / t_batch:.2f}x")
+        print()
+        print("throughput while grading (results saved per second, first to last) and each run's fixed cost:")
+        rate = {}
+        for mode in ("zygote", "fresh"):
+            window, saved = grading_window(root / f"batch-{mode}")
+            rate[mode] = (saved - 1) / window if window > 0 else float("nan")
+            fixed = runs[mode][0] - window
+            print(
+                f"  {mode:7s} {rate[mode]:6.1f} submissions/s ({1000 / rate[mode]:5.0f} ms each on {workers} "
+                f"workers); fixed cost of the run {fixed:4.1f} s (start-up, zygotes, gradebook, reports)"
+            )
+        print(
+            f"zygote / fresh children: throughput {rate['zygote'] / rate['fresh']:.2f}x; "
+            f"whole run of {n} submissions, fixed costs included, {t_fresh / t_batch:.2f}x"
+        )
         print(OTTER)
         startup_costs()
         profile(root, name)
@@ -321,13 +344,19 @@ def startup_costs(children: int = 10) -> None:
             continue
         mode = dataclasses.replace(mode, zygote=name == "zygote")
         box = sandbox.Sandbox(REPO / "cnnlab", sandbox.Limits(timeout=30), mode=mode)
+        t = time.perf_counter()
         box.run(sandbox.Work({"cnnlab/conv.py": conv}, [spec], {}, ["conv"]))  # the zygote starts
+        first = time.perf_counter() - t
         times = []
         for _ in range(children):
             t = time.perf_counter()
             box.run(sandbox.Work({"cnnlab/conv.py": conv}, [spec], {}, ["conv"]))
             times.append(time.perf_counter() - t)
-        print(f"  {name:10s}: {1000 * statistics.median(times):6.0f} ms")
+        median = statistics.median(times)
+        started = (
+            f"  (the zygote's own start, once per worker: {first - median:.2f} s)" if name == "zygote" else ""
+        )
+        print(f"  {name:10s}: {1000 * median:6.0f} ms{started}")
 
 
 def profile(root: Path, name: str) -> None:
@@ -366,6 +395,7 @@ def profile(root: Path, name: str) -> None:
         (run, "write_reports", "reports: CSV, feedback, summary"),
     ]
     n = len(run.list_submissions(root, name, None))
+    fixed = fixed_costs(name)
     for owner, attr, stage in stages:
         timed(owner, attr, stage)
     children = {"all": 0, "zygote": 0}
@@ -420,6 +450,46 @@ def profile(root: Path, name: str) -> None:
         f"  children per submission: {children['all'] / n:.2f} ({children['zygote'] / n:.2f} forked by a "
         "zygote; a crash or a time limit sends the rest of a submission to fresh children)"
     )
+    print("what every run pays once, whatever the class size (each worker pays its own in parallel):")
+    for what, seconds in fixed.items():
+        print(f"  {what:62s} {seconds:6.2f} s")
+
+
+def fixed_costs(name: str) -> dict[str, float]:
+    """The costs a batch run pays once (not per submission), each measured alone: a Python with the
+    grader's modules, the import of nbgrader's gradebook, and a worker's named-mistake mutants."""
+    import statistics
+
+    from autograder import mistakes
+    from autograder.manifest import load_manifest
+
+    def python(code: str) -> float:
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    bare = python("pass")
+    grader = python("import autograder.batch.cli")
+    gradebook = python(
+        "import autograder.lean_imports as l; l.decline_unused(); import nbgrader.api, nbformat"
+    )
+    code = (
+        "import sys, time; from autograder import mistakes\n"
+        f"ms = [m for t in {list(load_manifest()[name].tasks)!r} for m in mistakes.for_task(t)]\n"
+        "t = time.perf_counter()\n[mistakes.load_mutant(m) for m in ms]\n"
+        "print(time.perf_counter() - t)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, text=True)
+    n_mutants = sum(len(mistakes.for_task(t)) for t in load_manifest()[name].tasks)
+    return {
+        "Python itself": bare,
+        "the grader's modules (CLI, judge, sandbox, numpy, the reference)": grader - bare,
+        "nbgrader's gradebook and nbformat (imported while workers grade)": gradebook - bare,
+        f"a worker's {n_mutants} named-mistake mutants (made on first use)": float(out.stdout.strip()),
+    }
 
 
 if __name__ == "__main__":

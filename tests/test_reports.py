@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from autograder.batch import reports, store
 from autograder.manifest import load_manifest
 
@@ -73,3 +75,48 @@ def test_a_regrade_says_why(tmp_path: Path) -> None:
     changed = {**parts, "grader": "g2"}
     assert "hidden cases" in store.why_regraded(tmp_path, "ada", json.dumps(changed))
     assert "limits" in store.why_regraded(tmp_path, "ada", json.dumps({**parts, "limits": "l2"}))
+
+
+def _bars(svg: str) -> dict[str, list[float]]:
+    """The heights of the chart's bars, by fill: the blue ones and the hatched ones."""
+    import xml.etree.ElementTree as ET
+
+    ns = "{http://www.w3.org/2000/svg}"
+    bars: dict[str, list[float]] = {"lost": [], "common": []}
+    for rect in ET.fromstring(svg).iter(f"{ns}rect"):
+        if "x" not in rect.attrib:
+            continue  # the background and the pattern's tile
+        if rect.get("fill") == reports.chart.BLUE and float(rect.get("width", 0)) > 20:
+            bars["lost"].append(float(rect.get("height", 0)))
+        elif rect.get("fill") == "url(#hatch)" and float(rect.get("width", 0)) > 20:
+            bars["common"].append(float(rect.get("height", 0)))
+    return bars
+
+
+def test_the_summary_chart_is_accessible_svg_with_bars_in_proportion(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    assignment = load_manifest()[A]
+    rows = [_row("a", 5, 5), _row("b", 1, 5), _row("c", 2, 5), _row("d", 5, 1), _row("e", 0, 0)]
+    for r in (rows[1], rows[4]):  # b and e: the most common mistake of Task 2.1
+        r["tasks"]["2.1"]["mistakes"] = ["conv2d_no_bias"]
+    summary = reports.class_summary(assignment, rows)
+    summary["assignment"] = 'a <b>&amp; "q"'  # any text in the chart is escaped
+    path = reports.write_summary(tmp_path, summary)
+    svg = path.read_text()
+    root = ET.fromstring(svg)  # well-formed XML
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.get("role") == "img" and root.get("aria-labelledby") == "title desc"
+    assert root.find(f"{ns}title").text.startswith('a <b>&amp; "q"')
+    desc = root.find(f"{ns}desc").text
+    assert desc == reports.summary_alt(summary) and "Task 2.1: 3 lost points" in desc
+    assert "<b>" not in svg
+    bars = _bars(svg)
+    # Task 2.1: 3 students lost points (b, c, e), 2 of them with conv2d_no_bias; Task 2.2: 2 (d, e)
+    assert len(bars["lost"]) == 2 and len(bars["common"]) == 1
+    assert bars["lost"][0] / bars["lost"][1] == pytest.approx(3 / 2, rel=1e-3)
+    assert bars["common"][0] / bars["lost"][0] == pytest.approx(2 / 3, rel=1e-3)
+    assert (
+        "![" in (tmp_path / "summary.md").read_text()
+        and "](summary.svg)" in (tmp_path / "summary.md").read_text()
+    )

@@ -46,6 +46,7 @@ def _jobs(trace_dir: Path) -> list[judge.Job]:
     release = judge.Release.read(ROOT / "cnnlab")
     jobs = []
     for name, assignment in load_manifest().items():
+        points = assignment.points
         for variant in ("reference", "errors"):
             files = {}
             for rel in assignment.files:
@@ -54,11 +55,12 @@ def _jobs(trace_dir: Path) -> list[judge.Job]:
                 if variant == "errors" and module == "conv":
                     text += ERRORS
                 files[rel] = text.encode()
-            rows = [(t, tasks[t].module, tasks[t].function, float(p)) for t, p in assignment.points.items()]
+            rows = [judge.TaskJob(t, tasks[t].module, tasks[t].function, float(p)) for t, p in points.items()]
             jobs.append(
                 judge.Job(
-                    f"{variant}", name, "key", {t: 1234 for t in assignment.points}, rows, files, [], None,
-                    None, "none", sandbox.Limits(timeout=120, memory_mb=600), release,
+                    student=variant, assignment=name, key="key", seeds=dict.fromkeys(assignment.points, 1234),
+                    tasks=rows, files=files, problems=[], rejected=None, timestamp=None, time_source="none",
+                    limits=sandbox.Limits(timeout=120, memory_mb=600), release=release,
                 )
             )  # fmt: skip
     return jobs

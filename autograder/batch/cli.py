@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(f"grades CSV: {result.out / 'grades.csv'}")
                 print(f"feedback:   {result.out / 'feedback'}/<student>.md")
-                print(f"summary:    {result.out / 'summary.md'} and summary.png")
+                print(f"summary:    {result.out / 'summary.md'} and summary.svg")
                 if options.gradebook and not result.gradebook_problem:
                     print(
                         f"gradebook:  {database.describe(database.db_url(root))} "

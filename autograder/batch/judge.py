@@ -27,6 +27,20 @@ from autograder.reference import load_reference
 from autograder.safe_text import clean
 
 
+@dataclass(frozen=True)
+class TaskJob:
+    """One task of a job: what to call in the student's package, and what it is worth."""
+
+    task_id: str  # e.g. "2.1"
+    module: str  # the student's module, e.g. "conv"
+    function: str  # e.g. "conv2d_forward"
+    points: float  # the task's maximum, from autograder/assignments.toml
+
+    def key_part(self) -> list[Any]:
+        """What the cache key records of the task (:func:`autograder.batch.store.fixed_parts`)."""
+        return [self.task_id, self.module, self.function, self.points]
+
+
 @dataclass
 class Job:
     """One submission to grade: plain data only (it may travel to another process or machine).
@@ -39,7 +53,7 @@ class Job:
     assignment: str
     key: str
     seeds: dict[str, int]
-    tasks: list[tuple[str, str, str, float]]  # (task id, module, function, max points)
+    tasks: list[TaskJob]
     files: dict[str, bytes]
     problems: list[str]
     rejected: str | None
@@ -136,25 +150,26 @@ def grade_job(job: Job) -> SubmissionResult:
     try:
         case_lists = {}
         with checks.quiet():
-            for task_id, *_ in job.tasks:
-                case_lists[task_id] = cases.task_inputs(task_id, cases.task_rng(task_id, job.seeds[task_id]))
+            for task in job.tasks:
+                rng = cases.task_rng(task.task_id, job.seeds[task.task_id])
+                case_lists[task.task_id] = cases.task_inputs(task.task_id, rng)
         if job.rejected:
             row["problems"].append(job.rejected)
         else:
             specs = [
                 sandbox.TaskSpec(
-                    t,
-                    m,
-                    f,
-                    [c.args for c in case_lists[t]],
-                    case_lists[t][0].forward if case_lists[t] else None,
-                    [c.forward_args for c in case_lists[t]],
+                    t.task_id,
+                    t.module,
+                    t.function,
+                    [c.args for c in case_lists[t.task_id]],
+                    case_lists[t.task_id][0].forward if case_lists[t.task_id] else None,
+                    [c.forward_args for c in case_lists[t.task_id]],
                 )
-                for t, m, f, _ in job.tasks
+                for t in job.tasks
             ]
             tasks = ref.tasks.TASKS
             own = {m: [t.function for t in tasks.values() if t.module == m] for m in cases.ISOLATED_MODULES}
-            modules = sorted({m for _, m, _, _ in job.tasks} | {Path(f).stem for f in job.files})
+            modules = sorted({t.module for t in job.tasks} | {Path(f).stem for f in job.files})
             # after the tasks, each backward task again on the cache of the student's own forward (its
             # outcome counts only where it is better; a crash there costs the tasks nothing)
             again = [
@@ -168,14 +183,12 @@ def grade_job(job: Job) -> SubmissionResult:
             outcomes = everything[: len(specs)]
             own_outcomes = {o.task_id.removesuffix(OWN): o for o in everything[len(specs) :]}
             row["sandbox"] = {"children": info.get("children"), "hello": info.get("hello")}
-        for i, (task_id, _module, function, maximum) in enumerate(job.tasks):
-            row["tasks"][task_id] = _grade_task(
-                task_id,
-                function,
-                maximum,
-                case_lists[task_id],
+        for i, task in enumerate(job.tasks):
+            row["tasks"][task.task_id] = _grade_task(
+                task,
+                case_lists[task.task_id],
                 None if outcomes is None else outcomes[i],
-                own_outcomes.get(task_id),
+                own_outcomes.get(task.task_id),
                 job,
                 ref,
                 checks,
@@ -217,9 +230,7 @@ def _own_outcome(task_id: str, function: str, value: Any, after: Any, case: case
 
 
 def _grade_task(
-    task_id: str,
-    function: str,
-    maximum: float,
+    task: TaskJob,
     case_list: list[cases.Case],
     outcome: sandbox.TaskOutcome | None,
     own_outcome: sandbox.TaskOutcome | None,
@@ -227,6 +238,7 @@ def _grade_task(
     ref: Any,
     checks: Any,
 ) -> TaskResult:
+    task_id, function, maximum = task.task_id, task.function, task.points
     n = len(case_list)
     runs: list[cases.CaseRun] = []
     status = Status.REJECTED if outcome is None else Status(outcome.status)
@@ -295,7 +307,8 @@ def _grade_task(
 def _finish(row: SubmissionResult, job: Job, seconds: float) -> SubmissionResult:
     tasks = row["tasks"]
     if job.tasks and len(tasks) < len(job.tasks):  # the grader failed half-way: zeros, reported
-        for task_id, _, function, maximum in job.tasks:
+        for task in job.tasks:
+            task_id, function, maximum = task.task_id, task.function, task.points
             tasks.setdefault(
                 task_id,
                 {

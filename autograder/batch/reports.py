@@ -1,5 +1,5 @@
 """Stage 5b, the reports: ``grades.csv``, ``feedback/<student>.md``, the class summary
-(``summary.md``, ``summary.json``, ``summary.png``), the progress line and the grade table."""
+(``summary.md``, ``summary.json``, ``summary.svg``), the progress line and the grade table."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from autograder.batch import chart
 from autograder.manifest import Assignment
 from autograder.messages import text_table
 from autograder.reference import load_reference
@@ -142,7 +143,7 @@ def class_summary(assignment: Assignment, rows: list[dict[str, Any]]) -> dict[st
 
 
 def summary_alt(summary: dict[str, Any]) -> str:
-    """The alt text of ``summary.png``: what its bars show, in words and numbers."""
+    """The alt text of ``summary.svg``: what its bars show, in words and numbers."""
     parts = [
         f"Task {t}: {v['lost_points']} lost points"
         + (f", {v['most_common_count']} with {v['most_common_mistake']}" if v["most_common_mistake"] else "")
@@ -151,9 +152,10 @@ def summary_alt(summary: dict[str, Any]) -> str:
     return f"Bar chart of students who lost points per task, of {summary['students']}: " + "; ".join(parts)
 
 
-def write_summary(out: Path, summary: dict[str, Any]) -> Path | None:
-    """``summary.md`` and ``summary.json``, and ``summary.png``: a bar per task of the students who
-    lost points, labelled with the most common diagnosed mistake. Returns the PNG path."""
+def write_summary(out: Path, summary: dict[str, Any]) -> Path:
+    """``summary.md`` and ``summary.json``, and ``summary.svg``: a bar per task of the students who
+    lost points, labelled with the most common diagnosed mistake (:mod:`.chart`). Returns the SVG's
+    path."""
     lines = [f"# {summary['assignment']}: class summary ({plural(summary['students'], 'submission')})", ""]
     lines += [
         "| task | function | mean | lost points | most common mistake | students |",
@@ -175,50 +177,13 @@ def write_summary(out: Path, summary: dict[str, Any]) -> Path | None:
             if t["most_common_message"]:
                 lines += ["", f"Most common: {t['most_common_message']}"]
             lines.append("")
-    lines += [f"![{summary_alt(summary)}](summary.png)", ""]
+    lines += [f"![{summary_alt(summary)}](summary.svg)", ""]
     (out / "summary.md").write_text("\n".join(lines), encoding="utf-8")
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot as plt
-    except Exception:
-        return None
-    ids = list(summary["tasks"])
-    lost = [summary["tasks"][t]["lost_points"] for t in ids]
-    common = [summary["tasks"][t]["most_common_count"] for t in ids]
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(ids) + 2), 4.2))
-    x = range(len(ids))
-    # colour-blind safe (Okabe-Ito), and told apart by width and hatching too, never by colour alone
-    ax.bar(x, lost, color="#56B4E9", label="students who lost points")
-    ax.bar(x, common, color="#D55E00", width=0.5, hatch="//", label="... with the most common mistake")
-    for i, t in enumerate(ids):
-        name = summary["tasks"][t]["most_common_mistake"]
-        if name:
-            ax.annotate(
-                name,
-                (i, common[i]),
-                xytext=(0, 4),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=7,
-                rotation=12,
-            )
-    ax.set_xticks(list(x), [f"Task {t}\n{summary['tasks'][t]['function']}" for t in ids], fontsize=8)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.set_ylabel("students")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # no half students
-    ax.set_ylim(0, max([1, *lost]) * 1.25)
     n, lost_any = summary["students"], summary.get("lost_points", 0)
-    ax.set_title(f"{summary['assignment']}: {lost_any} of {plural(n, 'student')} lost points")
-    ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    path = out / "summary.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    title = f"{summary['assignment']}: {lost_any} of {plural(n, 'student')} lost points"
+    path = out / "summary.svg"
+    path.write_text(chart.summary_svg(summary, title, summary_alt(summary)), encoding="utf-8")
     return path
 
 

@@ -32,10 +32,11 @@ from autograder.batch.intake import (
     read_times,
     submission_time,
 )
-from autograder.batch.judge import Job, Release
+from autograder.batch.judge import Job, Release, TaskJob
 from autograder.batch.notebooks import check_notebooks
 from autograder.batch.reports import Progress, write_reports
 from autograder.errors import CnnlabError
+from autograder.lean_imports import decline_unused
 from autograder.manifest import Assignment, load_manifest
 from autograder.records import Status
 from autograder.reference import load_reference
@@ -83,6 +84,7 @@ class BatchResult:
 def grade_assignment(name: str, root: Path, options: Options) -> BatchResult:
     """Grade every submission of assignment ``name`` in course ``root``, stage by stage."""
     t0 = time.monotonic()
+    decline_unused()  # a second of imports nothing here uses (see autograder.lean_imports)
     log = options.log
     manifest = load_manifest()
     if name not in manifest:
@@ -252,7 +254,9 @@ def _jobs(
         if i.rejected and i.student and (options.students is None or i.student in options.students)
     }
     tasks = load_reference().tasks.TASKS
-    task_rows = [(t, tasks[t].module, tasks[t].function, float(p)) for t, p in assignment.points.items()]
+    task_jobs = [
+        TaskJob(t, tasks[t].module, tasks[t].function, float(p)) for t, p in assignment.points.items()
+    ]
     release_pkg = store.release_package(root, name)
     drift = store.release_drift(release_pkg)
     if drift:
@@ -261,7 +265,7 @@ def _jobs(
             "release the course again, or provided code may differ from what nbgrader's kernel runs"
         )
     release_nbs = store.release_notebooks(root, assignment)
-    fixed = store.fixed_key(release_pkg, task_rows, options.limits)
+    fixed = store.fixed_key(release_pkg, [t.key_part() for t in task_jobs], options.limits)
     release = Release.read(release_pkg)
     grader = store.grader_hash()
     zip_notes = {i.student: i.notes for i in intakes if i.student}
@@ -279,7 +283,7 @@ def _jobs(
             assignment=name,
             key="",
             seeds=seeds,
-            tasks=task_rows,
+            tasks=task_jobs,
             files={},
             problems=list(zip_notes.get(student, [])),
             rejected=name_problem or rejected.get(student),
