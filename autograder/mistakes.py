@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from autograder.reference import REFERENCE_DIR, ROOT, load_package, load_reference
+from autograder.reference import REFERENCE_DIR, ROOT, SUBPACKAGE, load_package, load_reference
 
 
 @dataclass(frozen=True)
@@ -614,7 +614,7 @@ def apply(mistake: Mistake, ref_source_dir: Path = REFERENCE_DIR) -> str:
 
 
 _MUTANT_DIR: tempfile.TemporaryDirectory[str] | None = None
-RELEASED_CASES = ROOT / "cnnlab" / "check_cases.json"
+RELEASED_CASES = ROOT / "cnnlab" / SUBPACKAGE / "check_cases.json"
 
 
 def mutant_name(mistake: Mistake) -> str:
@@ -627,7 +627,7 @@ def load_mutant(mistake: Mistake) -> ModuleType:
 
     The package is a copy of the reference in use (``solutions/cnnlab``, or on a cluster worker the
     one its job brought) in a temporary folder that lives as long as the process;
-    ``cnnlab/check_cases.json`` is copied next to its ``checks.py`` when it has been built.
+    ``cnnlab/_internal/check_cases.json`` is copied next to its ``checks.py`` when it has been built.
     """
     global _MUTANT_DIR
     import sys
@@ -646,6 +646,7 @@ def load_mutant(mistake: Mistake) -> ModuleType:
         shutil.rmtree(folder)
     shutil.copytree(source, folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (folder / f"{mistake.module}.py").write_text(apply(mistake, source))
-    if RELEASED_CASES.exists() and not (folder / RELEASED_CASES.name).exists():
-        shutil.copyfile(RELEASED_CASES, folder / RELEASED_CASES.name)
+    cases = folder / RELEASED_CASES.relative_to(ROOT / "cnnlab")
+    if RELEASED_CASES.exists() and not cases.exists():
+        shutil.copyfile(RELEASED_CASES, cases)
     return load_package(folder, name)

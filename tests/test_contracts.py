@@ -306,7 +306,7 @@ def _always_right_share(mistake: mistakes.Mistake, mutant: ModuleType, ref: Modu
     """The share of a case that the parts the mutant gets right on every hidden case are worth."""
     from autograder import partial
 
-    checks = cases.judge_module(ref)
+    checks = cases.verdicts_module(ref)
     parts = list(checks.PARTS.get(mistake.task, ()))
     if len(parts) < 2:
         return 0.0

@@ -141,7 +141,7 @@ def tasks_of(name: str) -> list:
 def source_runs(tmp_path_factory) -> dict[str, Run]:
     """Each source notebook run once, in a temporary folder, with the reference as ``cnnlab``."""
     # solutions/ first: `import cnnlab` is the reference (its visible checks read the release's
-    # check_cases.json, see cnnlab.checks._cases_path); the root second, for `import autograder`.
+    # _internal/check_cases.json, see cnnlab.checks._cases_path); the root second, for `import autograder`.
     pythonpath = os.pathsep.join([str(ROOT / "solutions"), str(ROOT)])
     runs = {}
     for name in NOTEBOOKS:
