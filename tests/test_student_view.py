@@ -8,6 +8,7 @@ one private subpackage (``_internal/``) holding the course's machinery, with its
   ``cnnlab`` and under another one (the grader imports the reference as ``cnnlab_reference``).
 * ``_internal/__init__.py`` imports nothing, so a module of it costs only itself.
 * ``docs/architecture.md``'s module map names exactly the files there are.
+* A cluster worker's copy of the reference (``ReferenceFiles``) carries the subpackage.
 """
 
 from __future__ import annotations
@@ -168,3 +169,19 @@ def test_the_module_map_names_exactly_the_files_of_the_package() -> None:
     files = {f for f in files if "__pycache__" not in f and ".ipynb_checkpoints" not in f}
     assert module_map() == files
     assert "_internal/verdicts.py" in files and "checks.py" not in files  # the check can fail
+
+
+def test_the_reference_travels_with_its_subpackage() -> None:
+    """A cluster worker gets the reference as files (``ReferenceFiles``): the subpackage's files go
+    too, and a path outside the package's two folders is refused."""
+    from autograder import reference
+    from autograder.build import package_files
+
+    files = reference.ReferenceFiles.read(SOURCE)
+    names = {name for name, _ in files.files}
+    assert {"conv.py", "_internal/tasks.py", "_internal/verdicts.py", "_internal/checks.py"} <= names
+    shipped = [p for p in package_files(SOURCE) if p.suffix in reference.PACKAGE_SUFFIXES]
+    assert names == {p.relative_to(SOURCE).as_posix() for p in shipped}
+    for bad in ("../conv.py", "_internal/../../x.py", "other/x.py", "_internal/.hidden.py", "a/b/c.py"):
+        with pytest.raises(ValueError, match="not a file of the reference package"):
+            reference._private_folder(reference.ReferenceFiles(((bad, b""),)), "0" * 64)
