@@ -5,8 +5,10 @@ This module is part of ``autograder`` (the release step imports it); ``tools/bui
 * ``solutions/cnnlab/*.py`` -> ``cnnlab/*.py``: every ``### BEGIN SOLUTION`` ... ``### END SOLUTION``
   region becomes ``# TODO: Task X.Y`` and ``raise NotImplementedError("Task X.Y: ...")``; the task is
   the one :mod:`cnnlab.tasks` assigns to the enclosing function. Everything else is copied as is,
-  under a "generated" banner.
-* ``cnnlab/check_cases.json``: the fixed cases the visible checks use, computed from the reference.
+  under a "generated" banner, and so is the private subpackage ``solutions/cnnlab/_internal/*.py``
+  (the course's machinery: no task is written there).
+* ``cnnlab/_internal/check_cases.json``: the fixed cases the visible checks use, computed from the
+  reference.
 * ``solutions/notebooks/*.ipynb`` -> ``notebooks/*.ipynb``: solution regions replaced by nbgrader's
   stub, hidden tests removed, outputs cleared; nbgrader cell metadata kept.
 * the parts of hand-written files that the task table determines (:mod:`autograder.generate`): each
@@ -35,12 +37,13 @@ from autograder.errors import CnnlabError, report
 from autograder.inputs import VISIBLE_SEED, task_inputs, task_rng
 from autograder.manifest import task_points
 from autograder.markers import BEGIN, BEGIN_HIDDEN, END, END_HIDDEN
-from autograder.reference import load_reference
+from autograder.reference import SUBPACKAGE, load_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PKG = ROOT / "solutions" / "cnnlab"
 SOURCE_NB = ROOT / "solutions" / "notebooks"
 RELEASE_PKG = ROOT / "cnnlab"
+CASES_FILE = RELEASE_PKG / SUBPACKAGE / "check_cases.json"
 RELEASE_NB = ROOT / "notebooks"
 PACKAGE_LINK = RELEASE_NB / "cnnlab"  # -> LINK_TARGET
 LINK_TARGET = "../cnnlab"
@@ -66,8 +69,16 @@ def _banner(rel: str, todo: bool) -> str:
     return "".join(lines)
 
 
+def package_files(folder: Path, suffix: str = "") -> list[Path]:
+    """The files of the package in ``folder`` whose names end in ``suffix``: its own, then its
+    subpackage's (``_internal/``), each sorted."""
+    found = sorted(folder.glob(f"*{suffix}")) + sorted((folder / SUBPACKAGE).glob(f"*{suffix}"))
+    return [p for p in found if p.is_file()]
+
+
 def strip_module(text: str, module: str, tasks: dict) -> tuple[str, list[str]]:
-    """The student version of one reference module, and the task IDs it stubs out."""
+    """The student version of one reference module (``module``: its path in the package without
+    ``.py``, e.g. ``conv`` or ``_internal/tasks``), and the task IDs it stubs out."""
     from_function = {(t.module, t.function): t for t in tasks.values()}
     lines = text.splitlines(keepends=True)
     out, done, pos = [], [], 0
@@ -76,7 +87,7 @@ def strip_module(text: str, module: str, tasks: dict) -> tuple[str, list[str]]:
         if task is None:
             raise BuildError(
                 f"solutions/cnnlab/{module}.py:{begin + 1}: solution region in {fname or 'module level'}, "
-                "which is no task in cnnlab/tasks.py"
+                "which is no task in cnnlab/_internal/tasks.py"
             )
         indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
         out.extend(lines[pos:begin])
@@ -126,17 +137,18 @@ def build() -> dict[Path, str]:
     tasks = ref.tasks.TASKS
     files: dict[Path, str] = {}
     stubbed: list[str] = []
-    for src in sorted(SOURCE_PKG.glob("*.py")):
-        text, ids = strip_module(src.read_text(), src.stem, tasks)
+    for src in package_files(SOURCE_PKG, ".py"):
+        rel = src.relative_to(SOURCE_PKG)
+        text, ids = strip_module(src.read_text(), rel.with_suffix("").as_posix(), tasks)
         stubbed += ids
-        files[RELEASE_PKG / src.name] = _banner(f"cnnlab/{src.name}", bool(ids)) + text
+        files[RELEASE_PKG / rel] = _banner(f"cnnlab/{rel.as_posix()}", bool(ids)) + text
     missing = sorted(set(tasks) - set(stubbed))
     twice = sorted({t for t in stubbed if stubbed.count(t) > 1})
     if missing or twice:
         raise BuildError(f"every task needs exactly one solution region: missing {missing}, repeated {twice}")
     for data in sorted(SOURCE_PKG.glob("*.txt")):  # data files ship as they are (digits.txt)
         files[RELEASE_PKG / data.name] = data.read_text()
-    files[RELEASE_PKG / "check_cases.json"] = json.dumps(visible_cases(ref), indent=1, sort_keys=True) + "\n"
+    files[CASES_FILE] = json.dumps(visible_cases(ref), indent=1, sort_keys=True) + "\n"
     points = task_points()
     problems = []
     for src in sorted(SOURCE_NB.glob("*.ipynb")):
@@ -168,34 +180,34 @@ def _same(path: Path, text: str) -> bool:
 
 
 def visible_cases(ref: ModuleType) -> dict[str, Any]:
-    """The content of ``cnnlab/check_cases.json``: deterministic and JSON-serialisable.
+    """The content of ``cnnlab/_internal/check_cases.json``: deterministic and JSON-serialisable.
 
     For every task a few tiny cases: the arguments, the reference's outcome, and the outcome of each
     known mistake of the task that differs from it; plus the mistakes' messages and the tolerance.
     """
-    checks = scoring.judge_module(ref)
+    verdicts = scoring.verdicts_module(ref)
     tasks: dict[str, list[dict[str, Any]]] = {}
     for task_id in ref.tasks.TASKS:
         entries = []
         for case in task_inputs(task_id, task_rng(task_id, VISIBLE_SEED), visible=True):
             expected = scoring.expected_outcome(task_id, case.args, ref)
             variants = {
-                k: checks.to_json(v)
+                k: verdicts.to_json(v)
                 for k, v in scoring.variant_outcomes(task_id, case.args, ref).items()
-                if not checks.close_enough(v, expected, checks.MATCH_RTOL)
+                if not verdicts.close_enough(v, expected, verdicts.MATCH_RTOL)
             }
             entries.append(
                 {
                     "label": case.label,
-                    "args": checks.to_json(list(case.args)),
-                    "expected": checks.to_json(expected),
+                    "args": verdicts.to_json(list(case.args)),
+                    "expected": verdicts.to_json(expected),
                     "variants": variants,
                 }
             )
         tasks[task_id] = entries
     return {
-        "about": "Fixed cases of the visible checks (cnnlab/checks.py), generated by `make release`.",
-        "rtol": checks.RTOL,
+        "about": "Fixed cases of the visible checks (cnnlab.checks), generated by `make release`.",
+        "rtol": verdicts.RTOL,
         "mistakes": {m.id: {"task": m.task, "message": m.message} for m in mistakes.MISTAKES},
         "tasks": tasks,
     }
@@ -203,7 +215,7 @@ def visible_cases(ref: ModuleType) -> dict[str, Any]:
 
 def _stale(files: dict[Path, str]) -> list[Path]:
     """Files in the release folders that the build no longer produces."""
-    found = [p for p in RELEASE_PKG.glob("*") if p.is_file()] + list(RELEASE_NB.glob("*.ipynb"))
+    found = package_files(RELEASE_PKG) + list(RELEASE_NB.glob("*.ipynb"))
     return sorted(p for p in found if p not in files)
 
 

@@ -169,7 +169,8 @@ def grader_lines() -> set[str]:
             seen.update({_norm(line) for line in path.read_text().splitlines()})
     grader = {line for line, files in seen.items() if files == 1}  # idioms (`def main(...)`) aside
     public: set[str] = set()
-    handed_out = [*(REPO / "cnnlab").glob("*"), *(REPO / "notebooks").glob("*.ipynb")]
+    handed_out = [p for p in (REPO / "cnnlab").rglob("*") if "__pycache__" not in p.parts]
+    handed_out += (REPO / "notebooks").glob("*.ipynb")
     handed_out += (REPO / "jupyter-config").rglob("*")  # the student's Lab settings, public by design
     for path in sorted(handed_out):
         if path.is_file():

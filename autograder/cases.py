@@ -18,7 +18,6 @@ from autograder.scoring import (
     describe_cache,
     expected_outcome,
     grade_runs,
-    judge_module,
     missing_function_result,
     mistake_messages,
     n_passed,
@@ -29,6 +28,7 @@ from autograder.scoring import (
     task_module,
     task_report,
     variant_outcomes,
+    verdicts_module,
 )
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "describe_cache",
     "expected_outcome",
     "grade_runs",
-    "judge_module",
     "missing_function_result",
     "mistake_messages",
     "n_passed",
@@ -57,4 +56,5 @@ __all__ = [
     "task_report",
     "task_rng",
     "variant_outcomes",
+    "verdicts_module",
 ]

@@ -1,6 +1,6 @@
 """What the build derives from the task table and writes into hand-written files.
 
-A task is written in five places (``cnnlab/tasks.py`` says which); everything else that names it is
+A task is written in five places (``cnnlab/_internal/tasks.py`` says which); everything else that names it is
 derived here, by ``python -m tools.build`` (``make release``), and ``--check`` fails on drift:
 
 * **source notebooks** (``solutions/notebooks``): the task's markdown cell is the one whose first
@@ -145,10 +145,14 @@ def with_check_cells(
             cells.append(cell)
             continue
         if task_id not in tasks:
-            raise GenerateError(f"{name}: heading '## Task {task_id}' names no task of cnnlab/tasks.py")
+            raise GenerateError(
+                f"{name}: heading '## Task {task_id}' names no task of cnnlab/_internal/tasks.py"
+            )
         task = tasks[task_id]
         if task.notebook != name:
-            raise GenerateError(f"{name}: Task {task_id} belongs to {task.notebook}.ipynb (cnnlab/tasks.py)")
+            raise GenerateError(
+                f"{name}: Task {task_id} belongs to {task.notebook}.ipynb (cnnlab/_internal/tasks.py)"
+            )
         if task_id not in points:
             raise GenerateError(f"{name}: Task {task_id} has no points in autograder/assignments.toml")
         text = cell_source(cell).lstrip("\n")

@@ -160,7 +160,7 @@ def grade_function(
     within ``time_budget`` seconds count as failed. The scoring is
     :func:`autograder.cases.grade_runs`, shared with the batch grader.
     """
-    checks = cases.judge_module(ref)
+    checks = cases.verdicts_module(ref)
     with _silenced(checks):
         case_list = cases.task_inputs(task_id, cases.task_rng(task_id, seed))
         n_total = len(case_list)
@@ -209,7 +209,7 @@ def grade_task(task_id: str, seed: int | None = None) -> float:
     except Exception as exc:  # the course secret cannot be read or created
         print(f"Task {task_id}: no per-student seed ({type(exc).__name__}: {exc}); the default seed is used.")
         task_seed = DEFAULT_SEED
-    checks = cases.judge_module(ref)
+    checks = cases.verdicts_module(ref)
     try:
         with _silenced(checks):
             student = importlib.import_module("cnnlab")

@@ -5,7 +5,7 @@ fixed shape configurations chosen so that every known mistake in :mod:`autograde
 (non-square images and filters, stride 1-3, pad 0-2, a batch of one, overlapping pools, ties in max
 pooling, lam in {0, 0.5, 1, 2}, hand-made and random layer stacks), with random values, plus one fully
 random configuration. A backward task's cases carry the cache of the *reference* forward pass.
-``visible=True`` gives the few tiny cases of ``cnnlab/check_cases.json``.
+``visible=True`` gives the few tiny cases of ``cnnlab/_internal/check_cases.json``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder.reference import load_reference
+from autograder.reference import load_reference, reference
 
 VISIBLE_SEED = 20260101  # the visible cases never change unless this does
 
@@ -340,7 +340,7 @@ def task_inputs(task_id: str, rng: np.random.Generator, visible: bool = False) -
         return drawn
     # a task on another task's kind of inputs (e.g. a filter, a length and a mode from conv1d's cases)
     viewed = (task.view(case.args) for case in drawn)
-    return [Case(ref.judge.describe_args(task_id, args), args) for args in viewed]
+    return [Case(reference().verdicts.describe_args(task_id, args), args) for args in viewed]
 
 
 def task_rng(task_id: str, seed: int) -> np.random.Generator:

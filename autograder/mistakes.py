@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from autograder.reference import REFERENCE_DIR, ROOT, load_package, load_reference
+from autograder.reference import REFERENCE_DIR, ROOT, SUBPACKAGE, load_package, load_reference
 
 
 @dataclass(frozen=True)
@@ -615,7 +615,7 @@ def apply(mistake: Mistake, ref_source_dir: Path = REFERENCE_DIR) -> str:
 
 
 _MUTANT_DIR: tempfile.TemporaryDirectory[str] | None = None
-RELEASED_CASES = ROOT / "cnnlab" / "check_cases.json"
+RELEASED_CASES = ROOT / "cnnlab" / SUBPACKAGE / "check_cases.json"
 
 
 def mutant_name(mistake: Mistake) -> str:
@@ -629,7 +629,7 @@ def load_mutant(mistake: Mistake) -> ModuleType:
 
     The package is a copy of the reference in use (``solutions/cnnlab``, or on a cluster worker the
     one its job brought) in a temporary folder that lives as long as the process;
-    ``cnnlab/check_cases.json`` is copied next to its ``checks.py`` when it has been built.
+    ``cnnlab/_internal/check_cases.json`` is copied next to its ``checks.py`` when it has been built.
     """
     global _MUTANT_DIR
     import sys
@@ -648,8 +648,9 @@ def load_mutant(mistake: Mistake) -> ModuleType:
         shutil.rmtree(folder)
     shutil.copytree(source, folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (folder / f"{mistake.module}.py").write_text(apply(mistake, source))
-    if RELEASED_CASES.exists() and not (folder / RELEASED_CASES.name).exists():
-        shutil.copyfile(RELEASED_CASES, folder / RELEASED_CASES.name)
+    cases = folder / RELEASED_CASES.relative_to(ROOT / "cnnlab")
+    if RELEASED_CASES.exists() and not cases.exists():
+        shutil.copyfile(RELEASED_CASES, cases)
     # only the patched module (and what it imports) is loaded: __init__ would import the whole
     # package, a few dozen milliseconds per mutant and per worker
     package = load_package(folder, name, run_init=False)

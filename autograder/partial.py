@@ -1,12 +1,12 @@
 """Partial credit per part: the rule both graders apply to tasks whose result has several parts.
 
 A backward pass returns ``dx, dw, db``; a residual block's backward ``dx`` and four gradients;
-``layer_shapes`` the shapes and the parameter counts (the parts of ``cnnlab/tasks.py``'s table,
-``judge.PARTS``). The rule:
+``layer_shapes`` the shapes and the parameter counts (the parts of ``cnnlab/_internal/tasks.py``'s table,
+``verdicts.PARTS``). The rule:
 
 * every hidden case of a task is worth the same share of the task's points;
 * within a case, each part of the result is worth an equal share of the case: a part is right when
-  it matches the reference's part (``judge.compare_values``, tolerance ``judge.RTOL``);
+  it matches the reference's part (``verdicts.compare_values``, tolerance ``verdicts.RTOL``);
 * a case earns nothing when the call raised (or should have raised and did not), returned a
   malformed result (not the documented tuple), or wrote into its inputs;
 * a task with one part: a case is right or wrong, as before.

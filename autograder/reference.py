@@ -36,6 +36,7 @@ REFERENCE_ENV = "CNNLAB_REFERENCE"
 REFERENCE_DIR = Path(os.environ.get(REFERENCE_ENV) or ROOT / "solutions" / "cnnlab")
 REFERENCE_NAME = "cnnlab_reference"
 PACKAGE_SUFFIXES = (".py", ".json", ".txt")  # the package's modules and the data files it reads
+SUBPACKAGE = "_internal"  # the package's one subfolder (its machinery: task table, checks, verdicts)
 
 _ACTIVE: dict[str, Any] = {}  # "module" and "digest" of the reference :func:`use` made this process's
 
@@ -90,16 +91,20 @@ def load_reference() -> ModuleType:
 class ReferenceFiles:
     """The reference package as bytes: what a cluster worker needs of it (it travels with the jobs)."""
 
-    files: tuple[tuple[str, bytes], ...]  # (file name, content), sorted by name
+    files: tuple[tuple[str, bytes], ...]  # (path in the package, "/"-separated; content), sorted
 
     @classmethod
     def read(cls, folder: Path = REFERENCE_DIR) -> ReferenceFiles:
-        """The package in ``folder`` (default: this machine's reference)."""
+        """The package in ``folder`` (default: this machine's reference): its files and its
+        subpackage's."""
         folder = Path(folder)
         if not (folder / "__init__.py").is_file():
             raise _missing()
-        paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in PACKAGE_SUFFIXES)
-        return cls(tuple((p.name, p.read_bytes()) for p in paths))
+        paths = [p for d in (folder, folder / SUBPACKAGE) if d.is_dir() for p in d.iterdir()]
+        found = sorted(
+            p.relative_to(folder).as_posix() for p in paths if p.is_file() and p.suffix in PACKAGE_SUFFIXES
+        )
+        return cls(tuple((rel, (folder / rel).read_bytes()) for rel in found))
 
     @property
     def digest(self) -> str:
@@ -135,10 +140,22 @@ def _private_folder(files: ReferenceFiles, digest_: str) -> Path:
     folder = base / REFERENCE_NAME
     folder.mkdir(mode=0o700)
     for name, data in files.files:
-        if "/" in name or name.startswith(".") or not name.endswith(PACKAGE_SUFFIXES):
+        if not _package_path(name):
             raise ValueError(f"not a file of the reference package: {name!r}")
+        (folder / name).parent.mkdir(mode=0o700, exist_ok=True)
         (folder / name).write_bytes(data)
     return folder
+
+
+def _package_path(name: str) -> bool:
+    """Whether ``name`` can be a file of the package: ``conv.py`` or ``_internal/tasks.py``, nothing
+    hidden, nothing outside."""
+    parts = name.split("/")
+    return (
+        name.endswith(PACKAGE_SUFFIXES)
+        and (len(parts) == 1 or (len(parts) == 2 and parts[0] == SUBPACKAGE))
+        and not parts[-1].startswith(".")
+    )
 
 
 def use(files: ReferenceFiles) -> ModuleType:
@@ -156,14 +173,14 @@ def use(files: ReferenceFiles) -> ModuleType:
 
 
 class Reference:
-    """The reference, created once (:func:`reference`): its package, its task table, its judging
-    core, and a task's module or function in any package laid out like ``cnnlab``."""
+    """The reference, created once (:func:`reference`): its package, its task table, its verdicts
+    module, and a task's module or function in any package laid out like ``cnnlab``."""
 
     def __init__(self, package: ModuleType) -> None:
         self.package = package
         self.tasks: dict[str, Any] = package.tasks.TASKS
-        #: the judging core, ``cnnlab/judge.py``: outcomes, comparison, diagnosis, the cases' JSON
-        self.judge: ModuleType = importlib.import_module(f"{package.__name__}.judge")
+        #: ``cnnlab/_internal/verdicts.py``: outcomes, comparison, diagnosis, the cases' JSON
+        self.verdicts: ModuleType = importlib.import_module(f"{package.__name__}.{SUBPACKAGE}.verdicts")
 
     def task(self, task_id: str) -> Any:
         """The row of the task table of ``task_id``."""

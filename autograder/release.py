@@ -21,6 +21,7 @@ from autograder.nbgrader_run import (
     db_url,
     run_nbgrader,
 )
+from autograder.reference import SUBPACKAGE
 
 COURSE_MARKER = ".cnnlab-course"  # marks a folder as a course root that may be wiped by `demo`
 
@@ -50,11 +51,16 @@ def build_release() -> dict[Path, str]:
 
 
 def built_package(files: dict[Path, str] | None = None) -> dict[str, str]:
-    """The generated student package ``cnnlab/``, ``{file name: text}``."""
+    """The generated student package ``cnnlab/``, ``{path in the package: text}`` (``conv.py``,
+    ``_internal/tasks.py``, ...)."""
     from autograder import build
 
     files = build_release() if files is None else files
-    return {path.name: text for path, text in files.items() if path.parent == build.RELEASE_PKG}
+    return {
+        path.relative_to(build.RELEASE_PKG).as_posix(): text
+        for path, text in files.items()
+        if path.is_relative_to(build.RELEASE_PKG)
+    }
 
 
 def committed_release_problems(files: dict[Path, str] | None = None) -> list[str]:
@@ -84,7 +90,7 @@ def assemble_source(
         folder = Path(root) / "source" / name
         if folder.exists():
             shutil.rmtree(folder)
-        (folder / "cnnlab").mkdir(parents=True)
+        (folder / "cnnlab" / SUBPACKAGE).mkdir(parents=True)
         for nb in assignment.notebooks:
             src = SOLUTIONS_NB / nb
             if not src.is_file():
@@ -159,7 +165,7 @@ def secret_lines() -> set[str]:
     occur in released text (outside every region) are public and not counted.
     """
     secret, public = set(), set()
-    for path in sorted(SOLUTIONS_PKG.glob("*.py")):
+    for path in sorted(SOLUTIONS_PKG.rglob("*.py")):
         inside, outside = split_regions(path.read_text().splitlines(), BEGIN, END)
         secret.update(inside)
         public.update(outside)

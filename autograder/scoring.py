@@ -1,8 +1,8 @@
 """Scoring for every task, shared by both graders: what an outcome is worth, and the report.
 
-* What an output is worth is judged by the reference's judging core, ``cnnlab/judge.py``
-  (:attr:`autograder.reference.Reference.judge`), the code the visible checks use too, so all of them
-  say the same thing.
+* What an output is worth is decided by the reference's verdicts module,
+  ``cnnlab/_internal/verdicts.py`` (:attr:`autograder.reference.Reference.verdicts`), the code the
+  visible checks use too, so all of them say the same thing.
 * :func:`grade_runs` turns what a student's function did on each case (:class:`CaseRun`) into a
   :class:`GradeResult`: cases passed, diagnoses, the known mistakes recognised. Both graders use it:
   :func:`autograder.hidden.grade_function` (in nbgrader's kernel, student code in the same process)
@@ -11,11 +11,11 @@
   (:func:`own_cache_outcome`); the better counts. :func:`task_report` formats the result.
 
 The hidden cases are :mod:`autograder.inputs`'s, grading isolation is :mod:`autograder.isolation`'s,
-and the visible cases of ``cnnlab/check_cases.json`` are the build's
+and the visible cases of ``cnnlab/_internal/check_cases.json`` are the build's
 (:func:`autograder.build.visible_cases`).
 
 Tolerance: float results must agree with the reference to a relative error
-``max|got - expected| / max(|got| + |expected|) <= 1e-7`` (``judge.RTOL``); ints exactly.
+``max|got - expected| / max(|got| + |expected|) <= 1e-7`` (``verdicts.RTOL``); ints exactly.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ TASK_IDS = tuple(reference().tasks)
 MAX_MESSAGES = 4  # distinct failures shown per task
 
 
-def judge_module(ref: ModuleType) -> ModuleType:
-    """The judging core of the reference package ``ref`` (``cnnlab/judge.py``)."""
-    return _reference(ref).judge
+def verdicts_module(ref: ModuleType) -> ModuleType:
+    """The verdicts module of the reference package ``ref`` (``cnnlab/_internal/verdicts.py``)."""
+    return _reference(ref).verdicts
 
 
 def task_module(package: ModuleType, task_id: str) -> ModuleType:
@@ -68,7 +68,7 @@ def _reference(ref: ModuleType) -> Reference:
 
 def run(task_id: str, fn: Callable[..., Any], args: Sequence[Any], ref: ModuleType) -> Any:
     """The outcome (see ``checks.Outcome``) of ``fn`` on a private copy of ``args``, quietly."""
-    checks = judge_module(ref)
+    checks = verdicts_module(ref)
     with checks.quiet():
         outcome, _ = checks.call(task_id, fn, copy.deepcopy(tuple(args)))
     return outcome
@@ -153,7 +153,7 @@ def _mutation(task_id: str, before: Sequence[Any], after: Sequence[Any], checks:
 
 def n_passed(task_id: str, case_list: Sequence[Case], runs: Sequence[CaseRun], ref: ModuleType) -> int:
     """How many of the runs pass (no diagnosis): to decide whether a second try is worth it."""
-    checks = judge_module(ref)
+    checks = verdicts_module(ref)
     with checks.quiet():
         return sum(
             1
@@ -187,7 +187,7 @@ def grade_runs(
     'same'-mode mistake passes every 'full' case). So a known mistake earns nothing on any seed,
     however the cases fall, while a function wrong in other ways keeps the credit of its right cases.
     """
-    checks = judge_module(ref)
+    checks = verdicts_module(ref)
     n_total = len(case_list)
     notes = list(notes)
     with checks.quiet():

@@ -240,7 +240,7 @@ def print_environment(fast: ModuleType, torch: ModuleType | None) -> None:
             )
     except ImportError:
         print("threadpool: threadpoolctl not installed (BLAS thread count not shown)")
-    threads = importlib.import_module(fast.__name__.rsplit(".", 1)[0] + "._threads")
+    threads = importlib.import_module(fast.__name__.rsplit(".", 1)[0] + "._internal.threads")
     if fast.get_num_threads() > 1:
         print(
             f"cnnlab.fast: batches split over {fast.get_num_threads()} threads, one BLAS thread each, "

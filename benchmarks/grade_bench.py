@@ -452,7 +452,7 @@ def profile(root: Path, name: str) -> None:
     )
     print("what every run pays once, whatever the class size (each worker pays its own in parallel):")
     for what, seconds in fixed.items():
-        print(f"  {what:62s} {seconds:6.2f} s")
+        print(f"  {what:66s} {seconds:6.2f} s")
 
 
 def fixed_costs(name: str) -> dict[str, float]:

@@ -62,7 +62,7 @@ Three engineering choices make this fast in numpy, as they do in real libraries:
   images, one per thread, and each thread computes its images' part of the layer, matrix products
   included, with a one-thread BLAS; the threads' shares of dw and db are added at the end.
   PyTorch's float64 CPU convolution spreads the images over its threads too.
-  ``cnnlab/_threads.py`` explains how (OpenBLAS only; any other BLAS keeps the layer serial);
+  ``cnnlab/_internal/threads.py`` explains how (OpenBLAS only; any other BLAS keeps the layer serial);
   :func:`get_num_threads` / :func:`set_num_threads` and the ``CNNLAB_NUM_THREADS`` environment
   variable choose how many threads (default: as many as the BLAS).
 
@@ -79,9 +79,9 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
-from . import _threads
-from ._threads import get_num_threads, set_num_threads
-from ._validate import check_conv_args
+from ._internal import threads as _threads
+from ._internal.threads import get_num_threads, set_num_threads
+from ._internal.validate import check_conv_args
 
 Cache = tuple[Any, ...]
 

@@ -621,7 +621,7 @@ def test_nbgrader_never_passes_the_batch_secret_to_its_kernels(monkeypatch: pyte
 def test_most_hidden_cases_are_drawn_per_student(task_id: str) -> None:
     """Reading the grader's source does not give the answers: for two students, most of a task's
     hidden cases differ (arguments compared value by value)."""
-    checks = cases.judge_module(load_reference())
+    checks = cases.verdicts_module(load_reference())
     one = cases.task_inputs(task_id, cases.task_rng(task_id, 11))
     two = cases.task_inputs(task_id, cases.task_rng(task_id, 12))
     assert len(one) == len(two)

@@ -35,7 +35,7 @@ def test_committed_release_is_what_the_build_produces(everything):
 def solution_lines() -> list[str]:
     """Non-trivial lines that occur in the reference package only between solution markers."""
     inside, outside = set(), set()
-    for src in (ROOT / "solutions" / "cnnlab").glob("*.py"):
+    for src in (ROOT / "solutions" / "cnnlab").rglob("*.py"):
         text = src.read_text().splitlines()
         regions = markers.region_spans(text, src.name)
         in_region = {i for begin, end in regions for i in range(begin + 1, end)}

@@ -88,9 +88,10 @@ def test_the_bundle_holds_the_student_course(student_course: Path) -> None:
     for a in MANIFEST.values():
         assert set(a["notebooks"]) <= names
         assert set(a["files"]) <= names
-    for path in (REPO / "cnnlab").iterdir():  # the generated package, byte for byte
-        if path.is_file() and path.suffix in (".py", ".json", ".txt"):
-            assert (student_course / "cnnlab" / path.name).read_bytes() == path.read_bytes(), path.name
+    for path in (REPO / "cnnlab").rglob("*"):  # the generated package, its _internal/ too, byte for byte
+        rel = path.relative_to(REPO / "cnnlab")
+        if path.is_file() and path.suffix in (".py", ".json", ".txt") and "__pycache__" not in rel.parts:
+            assert (student_course / "cnnlab" / rel).read_bytes() == path.read_bytes(), rel
     for nb in (REPO / "notebooks").glob("*.ipynb"):
         assert (student_course / nb.name).read_bytes() == nb.read_bytes()
     for name in ["README.md", "Makefile", "environment.yml", "pyproject.toml", "tools/submit.py"]:
@@ -142,7 +143,7 @@ def test_no_solution_grader_or_secret_in_the_bundle(student_course: Path, course
 
 def _public_text() -> str:
     """Everything of the committed student release (cnnlab/, notebooks/), normalised."""
-    texts = [p.read_text() for p in (REPO / "cnnlab").glob("*.py")]
+    texts = [p.read_text() for p in (REPO / "cnnlab").rglob("*.py")]
     texts += [p.read_text() for p in (REPO / "notebooks").glob("*.ipynb")]
     return " ".join("\n".join(texts).split())
 

@@ -1,4 +1,4 @@
-"""The visible checks (``cnnlab/checks.py``): the comparison and diagnosis core on hand-made arrays,
+"""The visible checks (``cnnlab/_internal/checks.py``): the comparison and diagnosis core on hand-made arrays,
 and ``check_task`` on the reference (passes), on the generated stubs (NotImplementedError naming the
 task) and in nbgrader's autograde mode (prints, never raises)."""
 

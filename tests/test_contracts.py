@@ -274,6 +274,9 @@ def test_each_task_is_named_in_at_most_five_hand_written_files(
 ) -> None:
     places = places_naming(TASKS[task_id], hand_written)
     assert len(places) <= MAX_PLACES, f"Task {task_id} is named in {len(places)} files: {places}"
+    # the task table is one of them, wherever it lives (solutions/cnnlab/_internal/tasks.py)
+    table = Path(load_reference().tasks.__file__).resolve().relative_to(ROOT).as_posix()
+    assert table == "solutions/cnnlab/_internal/tasks.py" and table in places, places
 
 
 def test_the_places_check_would_see_a_sixth_place(hand_written: dict[str, str]) -> None:
@@ -306,7 +309,7 @@ def _always_right_share(mistake: mistakes.Mistake, mutant: ModuleType, ref: Modu
     """The share of a case that the parts the mutant gets right on every hidden case are worth."""
     from autograder import partial
 
-    checks = cases.judge_module(ref)
+    checks = cases.verdicts_module(ref)
     parts = list(checks.PARTS.get(mistake.task, ()))
     if len(parts) < 2:
         return 0.0

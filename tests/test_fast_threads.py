@@ -1,6 +1,6 @@
 """cnnlab.fast on several threads: a batch split into runs of images, one BLAS thread per run.
 
-Large layers split their batch over ``get_num_threads()`` threads (``cnnlab/_threads.py``). These
+Large layers split their batch over ``get_num_threads()`` threads (``cnnlab/_internal/threads.py``). These
 tests force the split on small layers (``MIN_PARALLEL_FLOPS`` = 1) and check, against the loop
 reference, every route of the layer with 2 and 3 threads, uneven splits, tiny chunks, both strides;
 that the parts really run on different threads with the BLAS on one thread meanwhile, and its
@@ -24,7 +24,7 @@ from autograder.reference import load_reference
 
 ref = load_reference()
 fast = importlib.import_module(f"{ref.__name__}.fast")
-threads = importlib.import_module(f"{ref.__name__}._threads")
+threads = importlib.import_module(f"{ref.__name__}._internal.threads")
 
 blas = threads._blas()
 needs_blas = pytest.mark.skipif(blas is None, reason="numpy's BLAS is not an OpenBLAS cnnlab can control")

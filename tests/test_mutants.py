@@ -267,7 +267,7 @@ def test_the_own_cache_cannot_rescue_a_wrong_gradient(student: ModuleType, ref: 
 def test_a_broken_check_conv_args_of_the_student_stays_in_the_students_file(
     student: ModuleType, ref: ModuleType
 ) -> None:
-    """Provided code takes its checks from ``cnnlab/_validate.py``: a student's ``conv.py`` that
+    """Provided code takes its checks from ``cnnlab/_internal/validate.py``: a student's ``conv.py`` that
     breaks ``check_conv_args`` reaches no other task (the residual block runs ``cnnlab.fast``)."""
     path = Path(student.conv.__file__)
     path.write_text(

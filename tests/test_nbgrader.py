@@ -123,7 +123,9 @@ def test_release_is_clean(graded: Graded) -> None:
             assert "BEGIN HIDDEN TESTS" in (source / nb).read_text()  # the check below is meaningful
             assert "grade_task(" not in (release / nb).read_text()
         # the released package is the generated stubs, complete (all files, so that imports work)
-        assert sorted(p.name for p in (release / "cnnlab").iterdir()) == sorted(course.built_package())
+        released = (release / "cnnlab").rglob("*")
+        got = sorted(p.relative_to(release / "cnnlab").as_posix() for p in released if p.is_file())
+        assert got == sorted(course.built_package())
 
 
 @pytest.mark.slow
@@ -134,7 +136,10 @@ def test_release_check_catches_planted_leaks(graded: Graded, tmp_path: Path) -> 
         "marker in a .py": ("02_conv_layer/cnnlab/conv.py", "    ### BEGIN SOLUTION\n"),
         "hidden-test marker": ("01_convolution/cnnlab/pool.py", "### BEGIN HIDDEN TESTS\n"),
         "solution line in a .py": ("04_residual/cnnlab/residual.py", f"        {secret}\n"),
-        "reference module name": ("03_equivariance_pooling/cnnlab/checks.py", "import cnnlab_reference\n"),
+        "reference module name": (
+            "03_equivariance_pooling/cnnlab/_internal/checks.py",
+            "import cnnlab_reference\n",
+        ),
     }
     for what, (rel, text) in plants.items():
         root = tmp_path / what.replace(" ", "_")

@@ -141,7 +141,7 @@ def tasks_of(name: str) -> list:
 def source_runs(tmp_path_factory) -> dict[str, Run]:
     """Each source notebook run once, in a temporary folder, with the reference as ``cnnlab``."""
     # solutions/ first: `import cnnlab` is the reference (its visible checks read the release's
-    # check_cases.json, see cnnlab.checks._cases_path); the root second, for `import autograder`.
+    # _internal/check_cases.json, see cnnlab.checks._cases_path); the root second, for `import autograder`.
     pythonpath = os.pathsep.join([str(ROOT / "solutions"), str(ROOT)])
     runs = {}
     for name in NOTEBOOKS:
@@ -227,6 +227,34 @@ def test_release_check_cells_fail_with_their_own_task(release_runs, name):
         assert errors, f"the check cell of Task {task.id} passed against the stub"
         assert errors[0]["ename"] == "NotImplementedError", errors[0]["ename"]
         assert errors[0]["evalue"].startswith(f"Task {task.id}: "), errors[0]["evalue"]
+
+
+@pytest.mark.slow
+def test_a_fresh_kernel_finds_the_public_checks_first_of_all(tmp_path):
+    """A check cell's ``from cnnlab.checks import check_task`` as the kernel's very first import: the
+    machinery is in ``cnnlab/_internal/``, and ``cnnlab.checks`` / ``cnnlab.tasks`` are still there."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from cnnlab.checks import check_task\n"
+            "import cnnlab.tasks\n"
+            "import cnnlab\n"
+            'print(cnnlab.__file__, check_task.__module__, cnnlab.tasks.TASKS["1.1"].function)'
+        ),
+        nbformat.v4.new_code_cell('check_task("1.1")'),
+    ]
+    path = tmp_path / "fresh.ipynb"
+    nbformat.write(nb, path)
+    run = execute(path, str(ROOT), tmp_path)
+    printed = "".join(o.get("text", "") for o in run.nb.cells[0].outputs)
+    assert printed.split() == [
+        str(ROOT / "cnnlab" / "__init__.py"),
+        "cnnlab._internal.checks",
+        "conv_output_size",
+    ]
+    assert [(e[1], e[2].split(":")[0]) for e in run.errors] == [("NotImplementedError", "Task 1.1")], (
+        run.errors
+    )
 
 
 # ---------------------------------------------------------------------------------------------

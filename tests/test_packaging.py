@@ -51,7 +51,8 @@ def test_the_wheel_carries_the_grader_and_its_data(wheel: Path) -> None:
     # students) and of the student package is in the wheel, and nothing else
     assert packaged == _checkout_files("autograder") | _checkout_files("cnnlab")
     for data in ("autograder/assignments.toml", "autograder/sandbox/child.py", "autograder/sandbox/wire.py",
-                 "autograder/samples/ada.toml", "cnnlab/check_cases.json", "cnnlab/digits.txt"):  # fmt: skip
+                 "autograder/samples/ada.toml", "cnnlab/_internal/check_cases.json", "cnnlab/digits.txt",
+                 "cnnlab/_internal/checks.py"):  # fmt: skip
         assert data in names, data
     # the reference never ships: no solution region, no solutions/ folder, no course root
     assert not [n for n, text in texts.items() if b"### BEGIN SOLUTION" in text and n.startswith("cnnlab/")]

@@ -328,7 +328,7 @@ def inputs_digest() -> str:
     """A digest of everything the book is built from."""
     files = [Path(__file__), ROOT / "package-lock.json"]
     files += sorted(p for p in BOOK_SRC.rglob("*") if p.is_file())
-    files += sorted(SOURCE_NB.glob("*.ipynb")) + sorted(SOURCE_PKG.glob("*.py"))
+    files += sorted(SOURCE_NB.glob("*.ipynb")) + sorted(SOURCE_PKG.rglob("*.py"))  # _internal/ too
     files += sorted((ROOT / "autograder").glob("*.py"))  # the visible check cases come from there
     h = hashlib.sha256()
     for f in files:

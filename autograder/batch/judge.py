@@ -73,9 +73,9 @@ class Release:
 
     @classmethod
     def read(cls, folder: Path) -> Release:
-        files = tuple(
-            (p.name, p.read_bytes()) for p in sorted(Path(folder).iterdir()) if p.suffix in (".py", ".json")
-        )
+        found = [*Path(folder).glob("*"), *Path(folder).glob("*/*")]  # the package and its _internal/
+        paths = sorted(p.relative_to(folder).as_posix() for p in found if p.suffix in (".py", ".json"))
+        files = tuple((rel, (Path(folder) / rel).read_bytes()) for rel in paths)
         h = hashlib.sha256()
         for name, data in files:
             h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
@@ -91,9 +91,12 @@ class Release:
         staging = Path(tempfile.mkdtemp(prefix=".cnnlab-release-", dir=tempfile.gettempdir()))
         (staging / "cnnlab").mkdir()
         for name, data in self.files:
+            (staging / "cnnlab" / name).parent.mkdir(mode=0o755, exist_ok=True)
             (staging / "cnnlab" / name).write_bytes(data)
             (staging / "cnnlab" / name).chmod(0o644)
-        (staging / "cnnlab").chmod(0o755)
+        for folder in [staging / "cnnlab", *(staging / "cnnlab").glob("*")]:
+            if folder.is_dir():
+                folder.chmod(0o755)
         (staging / ".complete").write_text(self.digest)
         staging.chmod(0o755)
         try:
@@ -140,7 +143,7 @@ def grade_job(job: Job) -> SubmissionResult:
     if os.environ.get(SLOW_ENV):
         time.sleep(float(os.environ[SLOW_ENV]))  # tests only: a worker to kill while it grades
     ref = load_reference()
-    checks = cases.judge_module(ref)
+    checks = cases.verdicts_module(ref)
     row = _new_row(job)
     if job.grader and job.grader != store.grader_hash():
         row["grader_error"] = "this worker runs another version of the grader (install the client's there)"

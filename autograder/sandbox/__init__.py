@@ -152,7 +152,7 @@ def compile_release(folder: Path) -> None:
     try:
         if folder.stat().st_uid != os.geteuid():
             return
-        for source in sorted(folder.glob("*.py")):
+        for source in sorted([*folder.glob("*.py"), *folder.glob("*/*.py")]):  # the package and _internal/
             cached = Path(importlib.util.cache_from_source(str(source)))
             try:
                 head = cached.read_bytes()[:16]
@@ -166,8 +166,9 @@ def compile_release(folder: Path) -> None:
                     invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
                 )  # fmt: skip
             cached.chmod(0o644)
-        if (folder / "__pycache__").is_dir():
-            (folder / "__pycache__").chmod(0o755)
+        for cache in [folder / "__pycache__", *folder.glob("*/__pycache__")]:
+            if cache.is_dir():
+                cache.chmod(0o755)
     except (OSError, py_compile.PyCompileError):
         pass
 

@@ -323,20 +323,22 @@ def _write_package(request: dict[str, Any], blobs: list[bytes]) -> None:
     student's code runs, so nothing an earlier child left can be there."""
     target = os.path.join(request["sandbox"], PACKAGE)
     release = request["release"]
-    os.makedirs(target, exist_ok=True)
-    copies = [(name, name) for name in sorted(os.listdir(release)) if name.endswith((".py", ".json"))]
-    cache = os.path.join(release, "__pycache__")  # checked-hash .pyc: valid while the source's hash is
     tag = f".{sys.implementation.cache_tag}.pyc"
-    if os.path.isdir(cache):
-        os.makedirs(os.path.join(target, "__pycache__"), exist_ok=True)
-        for name in sorted(os.listdir(cache)):
-            if name.endswith(tag) and name.removesuffix(tag) + ".py" in dict(copies):
-                copies.append((os.path.join("__pycache__", name), os.path.join("__pycache__", name)))
-    for src_name, dst_name in copies:
-        with (
-            open(os.path.join(release, src_name), "rb") as src,
-            open(os.path.join(target, dst_name), "wb") as dst,
-        ):
+    copies = []
+    inner = [n for n in os.listdir(release) if n != "__pycache__" and os.path.isdir(os.path.join(release, n))]
+    for sub in ["", *sorted(inner)]:  # the package, then its subpackage (_internal/)
+        sources = [n for n in sorted(os.listdir(os.path.join(release, sub))) if n.endswith((".py", ".json"))]
+        copies += [os.path.join(sub, name) for name in sources]
+        cache = os.path.join(
+            release, sub, "__pycache__"
+        )  # checked-hash .pyc: valid while the source's hash is
+        if os.path.isdir(cache):
+            for name in sorted(os.listdir(cache)):
+                if name.endswith(tag) and name.removesuffix(tag) + ".py" in sources:
+                    copies.append(os.path.join(sub, "__pycache__", name))
+    for rel in copies:
+        os.makedirs(os.path.dirname(os.path.join(target, rel)), exist_ok=True)
+        with open(os.path.join(release, rel), "rb") as src, open(os.path.join(target, rel), "wb") as dst:
             dst.write(src.read())
     for rel, index in request["files"].items():
         path = os.path.join(request["sandbox"], *rel.split("/"))

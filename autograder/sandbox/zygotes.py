@@ -220,7 +220,7 @@ def stdlib_imports(package: Path) -> list[str]:
     import ast
 
     found: set[str] = set()
-    for source in sorted(Path(package).glob("*.py")):
+    for source in sorted([*Path(package).glob("*.py"), *Path(package).glob("*/*.py")]):  # and _internal/
         try:
             tree = ast.parse(source.read_bytes())
         except (OSError, SyntaxError, ValueError):

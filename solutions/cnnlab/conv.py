@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import check_conv_args
-from ._validate import check_int as _check_int
+from ._internal.validate import check_conv_args
+from ._internal.validate import check_int as _check_int
 
 Cache = tuple[Any, ...]
 

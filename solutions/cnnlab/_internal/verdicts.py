@@ -1,10 +1,10 @@
-"""The judging core of the checks (provided): outcomes, comparison, diagnosis, the visible cases' JSON.
+"""Verdicts on a task's result (provided): outcomes, comparison, diagnosis, the visible cases' JSON.
 
 Both the visible checks (``cnnlab.checks``) and the course's two graders (nbgrader's hidden tests
-and the batch grader) judge a result with these functions, so all three say the same thing:
+and the batch grader) reach their verdicts with these functions, so all three say the same thing:
 
 * :func:`call` / :func:`split_result`: what one call produced (its parts by name, :class:`Raised`, or
-  :class:`Malformed`), as the task table (``cnnlab/tasks.py``) says the result is built;
+  :class:`Malformed`), as the task table (``cnnlab/_internal/tasks.py``) says the result is built;
 * :func:`problems`: what differs from the expected outcome (relative error at most :data:`RTOL`);
 * :func:`diagnose` / :func:`match_variants`: which known mistake an output matches;
 * :func:`find_mutation`: whether a call wrote into its arguments;
@@ -30,7 +30,7 @@ RTOL = 1e-7  # relative error allowed between a correct result and the expected 
 MATCH_RTOL = 1e-5  # looser, for recognising a known mistake's output (float32 results included)
 GRAD_RTOL = 1e-6  # analytic gradient against centred finite differences (h = 1e-5, float64)
 
-#: Argument names and result parts of each task, from the task table (``cnnlab/tasks.py``).
+#: Argument names and result parts of each task, from the task table (``cnnlab/_internal/tasks.py``).
 ARG_NAMES: dict[str, tuple[str, ...]] = {t.id: t.args for t in tasks.TASKS.values()}
 #: What each task function returns, part by part; a forward's cache is not compared.
 PARTS: dict[str, tuple[str, ...]] = {t.id: t.parts for t in tasks.TASKS.values()}

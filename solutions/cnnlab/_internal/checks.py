@@ -15,7 +15,7 @@ and must stay below ``RTOL = 1e-7``: different but correct orders of summation a
 real mistake gives errors of order 1. Shapes and dtypes must match exactly (float64 in, float64 out).
 
 This module is provided: you do not need to read or change it. The comparison and diagnosis are
-:mod:`cnnlab.judge`'s, the same code the course's graders use.
+:mod:`cnnlab._internal.verdicts`'s, the same code the course's graders use.
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ import numpy as np
 
 from . import tasks
 from .check_examples import derived_cases, hand_cases, later_check
-from .judge import (
+from .verdicts import (
     ARG_NAMES,
     GRAD_RTOL,
     MATCH_RTOL,
     PARTS,
     RTOL,
-    CheckCase,  # the judging core; re-exported: the graders and tests read it here too
+    CheckCase,  # the verdicts; re-exported: the graders and tests read it here too
     Diagnosis,
     Malformed,
     Outcome,
@@ -71,7 +71,7 @@ from .judge import (
 #: The student's modules, by name, in the order of the task table (the checks call the student's
 #: functions through them).
 _MODULES: dict[str, ModuleType] = {
-    name: importlib.import_module(f".{name}", __package__)
+    name: importlib.import_module(f"..{name}", __package__)
     for name in dict.fromkeys(t.module for t in tasks.TASKS.values())
 }
 
@@ -87,8 +87,9 @@ def _cases_path() -> Path:
     """:data:`CASES_FILE`; for the instructor's reference in ``solutions/cnnlab``, which has no copy
     of its own (the build writes the file into the student release only), the release's copy."""
     path = Path(CASES_FILE)
-    release_copy = path.parent.parent.parent / "cnnlab" / path.name
-    if not path.exists() and path.parent.parent.name == "solutions" and release_copy.exists():
+    package = path.parent.parent  # .../cnnlab: this file is in its subpackage
+    release_copy = package.parent.parent / "cnnlab" / path.parent.name / path.name
+    if not path.exists() and package.parent.name == "solutions" and release_copy.exists():
         return release_copy
     return path
 
@@ -307,7 +308,8 @@ def _run_later_check(report: Report, later: tasks.LaterCheck) -> None:
 
 
 def _package_name() -> str:
-    return __name__.rpartition(".")[0]
+    """The ``cnnlab`` package (under whatever name it was imported), the parent of this subpackage."""
+    return __name__.rsplit(".", 2)[0]
 
 
 def student_modules() -> list[ModuleType]:
