@@ -625,7 +625,7 @@ def mutant_name(mistake: Mistake) -> str:
 
 def load_mutant(mistake: Mistake) -> ModuleType:
     """The reference package with ``mistake`` planted, imported as :func:`mutant_name` (cached); its
-    ``__init__`` is not run, so a submodule other than the patched one is imported on first use.
+    submodules other than the patched one are imported on first use.
 
     The package is a copy of the reference in use (``solutions/cnnlab``, or on a cluster worker the
     one its job brought) in a temporary folder that lives as long as the process;
@@ -651,8 +651,8 @@ def load_mutant(mistake: Mistake) -> ModuleType:
     cases = folder / RELEASED_CASES.relative_to(ROOT / "cnnlab")
     if RELEASED_CASES.exists() and not cases.exists():
         shutil.copyfile(RELEASED_CASES, cases)
-    # only the patched module (and what it imports) is loaded: __init__ would import the whole
-    # package, a few dozen milliseconds per mutant and per worker
-    package = load_package(folder, name, run_init=False)
+    # the package's __init__ imports nothing (its modules load on first use): only the patched
+    # module, loaded here, and what a check calls are paid for, per mutant and per worker
+    package = load_package(folder, name)
     importlib.import_module(f"{name}.{mistake.module}")
     return package

@@ -673,6 +673,49 @@ def test_the_wire_format_never_unpickles_and_caps_sizes() -> None:
     assert isinstance(wire.decode(wire.encode(SimpleNamespace(), []), []), wire.Opaque)
 
 
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.float64(2.5),
+        np.zeros(0),
+        np.arange(6.0).reshape(2, 3),
+        np.arange(6).reshape(3, 2).T,  # not C-contiguous
+        np.array([True, False]),
+        np.zeros((2, 0, 3), np.float32),
+        np.arange(4.0).astype(np.complex128),
+        np.array(7, dtype=np.int8),
+        np.zeros(3, dtype=">f8"),  # big-endian: numpy writes it
+        np.zeros(2, dtype=[("a", "<f8")]),  # structured: numpy writes it
+    ],
+    ids=lambda a: f"{a.dtype.str}{a.shape}",
+)
+def test_arrays_cross_the_wire_as_numpy_reads_and_writes_them(array: Any) -> None:
+    data = wire.npy_bytes(array)
+    expected = io.BytesIO()
+    np.save(expected, np.asarray(array).copy(order="C") if np.ndim(array) else np.asarray(array))
+    assert data == expected.getvalue()  # the very bytes numpy writes
+    back = wire.load_npy(data)
+    assert back.dtype == np.asarray(array).dtype and back.shape == np.shape(array)
+    assert np.array_equal(back, array)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }",  # objects: numpy's parser, refused
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999,), }",  # more than the data
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (-1,), }",
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (__import__('os'),), }",
+        "not a header at all",
+    ],
+)
+def test_a_forged_array_header_is_refused(header: str) -> None:
+    body = header + " " * (-(10 + len(header) + 1) % 64) + "\n"
+    data = b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body.encode() + bytes(8)
+    with pytest.raises(wire.ProtocolError):
+        wire.load_npy(data)
+
+
 @pytest.mark.parametrize("kind", ["bubblewrap", "fallback", "zygote"])
 def test_the_sandbox_confines_the_child(tmp_path: Path, kind: str) -> None:
     """Probes run as a student's function; what they report comes back as data."""
