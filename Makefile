@@ -83,7 +83,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest --impl=reference -n auto --dist loadfile
+	$(PY) -m pytest --impl=reference -n auto --dist loadfile --durations=15
 
 # the quick loop while developing (under 90 s on 2 cores): no notebook runs, no nbgrader, no database
 # or cluster, no browser; in parallel like `make test`

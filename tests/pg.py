@@ -72,3 +72,31 @@ def server(dbnames: tuple[str, ...] = ("cnnlab",)) -> Iterator[dict[str, str]]:
             _as_owner([ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]), env=env, check=False
         )
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def copy_gradebook(sqlite_path: Path, url: str) -> int:
+    """Copy nbgrader's gradebook at ``sqlite_path`` into the empty database at ``url``: nbgrader's
+    tables (its SQLAlchemy models) and its migration stamp (``alembic_version``), then every row,
+    parents first. Returns the rows copied. What the SQLite tests autograded is then the PostgreSQL
+    tests' course too."""
+    import sqlalchemy
+    from nbgrader.api import Base
+
+    source = sqlalchemy.create_engine(f"sqlite:///{sqlite_path}")
+    target = sqlalchemy.create_engine(url)
+    copied = 0
+    try:
+        Base.metadata.create_all(target)
+        with source.connect() as src, target.begin() as dst:
+            (stamp,) = src.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).one()
+            dst.execute(sqlalchemy.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            dst.execute(sqlalchemy.text("INSERT INTO alembic_version VALUES (:v)"), {"v": stamp})
+            for table in Base.metadata.sorted_tables:
+                rows = [dict(row._mapping) for row in src.execute(table.select())]
+                if rows:
+                    dst.execute(table.insert(), rows)
+                    copied += len(rows)
+    finally:
+        source.dispose()
+        target.dispose()
+    return copied

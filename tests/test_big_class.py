@@ -508,27 +508,6 @@ def test_the_dashboard_of_a_local_cluster_binds_loopback() -> None:
 
 
 @pytest.mark.slow
-def test_the_demo_runs_on_postgresql(
-    tmp_path: Path, postgres: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``python -m autograder demo`` with the gradebook in PostgreSQL: nbgrader's own commands and the
-    grade table all use it; the reference student gets full marks and nbgrader's export agrees."""
-    monkeypatch.setenv("CNNLAB_DB_URL", postgres["other"])
-    monkeypatch.setenv("CNNLAB_COURSE_ROOT", str(tmp_path / "demo"))
-    run = _cli(["demo"], timeout=900)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
-    assert "gradebook: postgresql database 'other'" in run.stdout
-    assert not (tmp_path / "demo" / "gradebook.db").exists()  # nothing went to SQLite
-    manifest = load_manifest()
-    table = course.grade_table(tmp_path / "demo", list(course.STUDENTS), manifest)
-    assert table.total("ada") == sum(a.total for a in manifest.values()), table.format()
-    totals = course.read_csv_totals(tmp_path / "demo" / "grades.csv")
-    for student in course.STUDENTS:
-        exported = sum(v for (s, _), v in totals.items() if s == student)
-        assert exported == pytest.approx(table.total(student)), student
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("joining", ["other", "bare"])
 def test_a_worker_that_joins_mid_batch_without_this_grader(
     pg_course: Any, machine: Path, bare: Path, other: Path, cluster: Cluster, joining: str

@@ -16,13 +16,17 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from autograder import course
+from autograder import course, database
 from autograder.manifest import Assignment, ManifestError, exclude_overwriting, load_manifest
 from autograder.mistakes import BY_ID
 from autograder.reference import load_reference
+
+sys.path.insert(0, str(Path(__file__).parent))
+import pg  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nbgrader", path=str(Path(sys.executable).parent)) is None,
@@ -109,6 +113,15 @@ def _outputs(nb_path: Path) -> str:
             parts += [str(out.get("text", "")), str(out.get("data", "")), str(out.get("evalue", ""))]
             parts += out.get("traceback", [])
     return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(parts))
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Any:
+    """A throwaway PostgreSQL server (tests/pg.py), or a skip where Debian's postgresql is missing."""
+    if pg.binaries() is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    with pg.server(("gradebook",)) as urls:
+        yield urls
 
 
 # --- release ----------------------------------------------------------------------------------------
@@ -371,3 +384,29 @@ def test_reference_variants() -> None:
         course.reference_variant("conv", mistakes=["conv2d_no_bias", "conv2d_flipped_kernel"])
     with pytest.raises(course.CourseError, match="patches"):
         course.reference_variant("pool", mistakes=["conv2d_no_bias"])
+
+
+# --- the same autograded course on PostgreSQL ----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_autograded_course_on_postgresql(
+    graded: Graded, postgres: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The course this module autograded into SQLite, its gradebook copied into PostgreSQL: nbgrader's
+    own commands (autograde, export) and the grade table read and write PostgreSQL through
+    ``autograder/nbgrader_config.py``, agree with SQLite, and write nothing to SQLite."""
+    root = tmp_path / "course"
+    shutil.copytree(graded.root, root, ignore=shutil.ignore_patterns("gradebook.db", "grades.csv"))
+    assert pg.copy_gradebook(graded.root / "gradebook.db", postgres["gradebook"]) > 0
+    monkeypatch.setenv(database.ENV, postgres["gradebook"])
+    monkeypatch.setenv("CNNLAB_COURSE_ROOT", str(root))
+    table = course.grade_table(root, STUDENTS, graded.manifest)
+    assert table.rows == graded.table.rows  # the copy is the course
+    # nbgrader autogrades one submission again, into PostgreSQL: the same points as in SQLite
+    ada = course.run_nbgrader(["autograde", "02_conv_layer", "--student", "ada", "--force"], root)
+    assert ada.ok, ada.output[-3000:]
+    assert course.grade_table(root, STUDENTS, graded.manifest).rows == graded.table.rows
+    totals = course.read_csv_totals(course.export_csv(root))
+    assert totals == course.read_csv_totals(graded.csv)
+    assert not (root / "gradebook.db").exists()  # nothing went to SQLite
