@@ -52,9 +52,9 @@ def _init_worker(counter: Any) -> None:
 
 
 class Preload:
-    """Imports ``nbgrader.api`` and ``nbformat`` (several seconds) in a thread while the workers
-    grade. Started only once the workers are forked (forking while a thread imports could leave a
-    module lock held in the child), joined before any later fork."""
+    """Imports ``nbgrader.api`` and ``nbformat`` (about a second) in a thread while the workers
+    grade, at the lowest CPU priority. Started only once the workers are forked (forking while a
+    thread imports could leave a module lock held in the child), joined before any later fork."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -62,6 +62,10 @@ class Preload:
 
     @staticmethod
     def _work() -> None:
+        # at the lowest priority (a thread's nice value is its own, on Linux): the workers grade
+        # first, and the import takes what CPU they leave
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         with contextlib.suppress(Exception), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import nbformat  # noqa: F401

@@ -102,9 +102,15 @@ def _prefixes() -> list[str]:
 def child_sys_path() -> list[str]:
     """The child's ``sys.path`` after its sandbox folder: the existing entries of ours that lie
     inside the Python installation (standard library and site-packages; never the repository)."""
+    return list(_child_sys_path(tuple(sys.path)))
+
+
+@functools.lru_cache(maxsize=4)
+def _child_sys_path(our_path: tuple[str, ...]) -> tuple[str, ...]:
+    """:func:`child_sys_path` for one value of ``sys.path`` (asked once per child: worked out once)."""
     prefixes = [p + os.sep for p in _prefixes()]
     out = []
-    for p in sys.path:
+    for p in our_path:
         real = os.path.realpath(p) if p else ""
         if real and os.path.exists(real) and any((real + os.sep).startswith(pre) for pre in prefixes):
             if real not in out:
@@ -113,7 +119,7 @@ def child_sys_path() -> list[str]:
         site = os.path.realpath(sysconfig.get_path(key))
         if site not in out and os.path.isdir(site):
             out.append(site)
-    return out
+    return tuple(out)
 
 
 def readable_by_others(path: str) -> bool:
