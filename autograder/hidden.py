@@ -4,7 +4,7 @@ It runs in nbgrader's grading kernel, where ``import cnnlab`` is the student's c
 directory is the student's assignment folder) and ``NBGRADER_EXECUTION=autograde``. For each task it
 
 1. loads the reference with :func:`autograder.reference.load_reference` (never copied next to student
-   code) and uses only the reference's ``checks`` and ``tasks`` code: the student's copies of those
+   code) and uses only the reference's ``verdicts`` and ``tasks`` code: the student's copies of those
    could have been edited;
 2. draws the task's cases with :func:`autograder.cases.task_inputs` from a seed (:func:`grading_seed`:
    ``CNNLAB_GRADING_SEED`` if set; in nbgrader's ``autograded/<student>/<assignment>/`` folder a
@@ -17,7 +17,7 @@ directory is the student's assignment folder) and ``NBGRADER_EXECUTION=autograde
    points in its own task only), and with warnings, stderr and stdout captured;
 4. scores the outcomes with :func:`autograder.cases.grade_runs`, the code the batch grader
    (:mod:`autograder.batch`) uses too: a case passes when the output matches the reference
-   (``checks.RTOL``) and the inputs are unchanged;
+   (``verdicts.RTOL``) and the inputs are unchanged;
 5. prints ``passed X of Y`` and a diagnosis per distinct failure (stdout only: any stderr output in a
    grade cell zeroes it), and returns ``max_points * fraction``, always a float in [0, max_points].
 
@@ -134,9 +134,9 @@ def isolated(student: ModuleType, ref: ModuleType) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _silenced(checks: ModuleType) -> Iterator[None]:
+def _silenced(verdicts: ModuleType) -> Iterator[None]:
     """No warnings and nothing on stderr or stdout (a student's prints included)."""
-    with checks.quiet(), contextlib.redirect_stdout(io.StringIO()):
+    with verdicts.quiet(), contextlib.redirect_stdout(io.StringIO()):
         yield
 
 
@@ -160,8 +160,8 @@ def grade_function(
     within ``time_budget`` seconds count as failed. The scoring is
     :func:`autograder.cases.grade_runs`, shared with the batch grader.
     """
-    checks = cases.verdicts_module(ref)
-    with _silenced(checks):
+    verdicts = cases.verdicts_module(ref)
+    with _silenced(verdicts):
         case_list = cases.task_inputs(task_id, cases.task_rng(task_id, seed))
         n_total = len(case_list)
         try:
@@ -177,7 +177,7 @@ def grade_function(
                 break
             args = copy.deepcopy(case.args)
             with isolated(student_module, ref):
-                got, _ = checks.call(task_id, fn, args)
+                got, _ = verdicts.call(task_id, fn, args)
             runs.append(cases.CaseRun(got, args))
         if case_list and case_list[0].forward and cases.n_passed(task_id, case_list, runs, ref) < len(runs):
             # a backward task that lost cases: again, on the cache of the student's own forward
@@ -185,7 +185,7 @@ def grade_function(
             with isolated(student_module, ref):
                 runs = [
                     cases.CaseRun(
-                        run.got, run.args_after, cases.own_cache_outcome(task_id, module, case, checks)
+                        run.got, run.args_after, cases.own_cache_outcome(task_id, module, case, verdicts)
                     )
                     for case, run in zip(case_list, runs, strict=False)
                 ]
@@ -209,9 +209,9 @@ def grade_task(task_id: str, seed: int | None = None) -> float:
     except Exception as exc:  # the course secret cannot be read or created
         print(f"Task {task_id}: no per-student seed ({type(exc).__name__}: {exc}); the default seed is used.")
         task_seed = DEFAULT_SEED
-    checks = cases.verdicts_module(ref)
+    verdicts = cases.verdicts_module(ref)
     try:
-        with _silenced(checks):
+        with _silenced(verdicts):
             student = importlib.import_module("cnnlab")
     except BaseException as exc:  # a SyntaxError or an exit() in the student's package
         print(messages.not_importable(task_id, function, f"{type(exc).__name__}: {exc}", maximum))

@@ -26,7 +26,7 @@ from types import ModuleType
 from typing import Any
 
 
-def right_parts(task_id: str, got: Any, expected: Any, checks: ModuleType) -> list[str] | None:
+def right_parts(task_id: str, got: Any, expected: Any, verdicts: ModuleType) -> list[str] | None:
     """The parts of ``got`` that match ``expected``; None when the outcome is not a result with
     parts (an exception, a malformed result, an expected exception)."""
     if not isinstance(got, dict) or not isinstance(expected, dict):
@@ -34,7 +34,7 @@ def right_parts(task_id: str, got: Any, expected: Any, checks: ModuleType) -> li
     right = []
     for part, value in expected.items():
         try:
-            if checks.compare_values(got.get(part), value, checks.RTOL, part) is None:
+            if verdicts.compare_values(got.get(part), value, verdicts.RTOL, part) is None:
                 right.append(part)
         except Exception:  # a part the grader cannot even compare is wrong
             continue
@@ -42,32 +42,32 @@ def right_parts(task_id: str, got: Any, expected: Any, checks: ModuleType) -> li
 
 
 def case_credit(
-    task_id: str, got: Any, expected: Any, mutated: str | None, passes: bool, checks: ModuleType
+    task_id: str, got: Any, expected: Any, mutated: str | None, passes: bool, verdicts: ModuleType
 ) -> float:
     """What one case earns, in [0, 1], by the rule above (``passes``: the whole case is right)."""
     if mutated:
         return 0.0
     if passes:
         return 1.0
-    right = right_parts(task_id, got, expected, checks)
+    right = right_parts(task_id, got, expected, verdicts)
     if not right or len(expected) < 2:
         return 0.0
     return len(right) / len(expected)
 
 
 def parts_line(
-    task_id: str, judged: Sequence[tuple[Any, Any, Any, str | None]], checks: ModuleType
+    task_id: str, judged: Sequence[tuple[Any, Any, Any, str | None]], verdicts: ModuleType
 ) -> str | None:
     """For a multi-part task where some case is partly right: which parts were right in how many
     cases, e.g. ``parts right: dx in 8 of 8 cases, dw in 8 of 8, db in 0 of 8 (each part is a third
     of a case)``. None for a one-part task, or when no case was partly right."""
-    parts = list(checks.PARTS.get(task_id, ()))
+    parts = list(verdicts.PARTS.get(task_id, ()))
     if len(parts) < 2 or not judged:
         return None
     counts = dict.fromkeys(parts, 0)
     partly = False
     for _, got, expected, mutated in judged:
-        right = None if mutated else right_parts(task_id, got, expected, checks)
+        right = None if mutated else right_parts(task_id, got, expected, verdicts)
         for part in right or ():
             if part in counts:
                 counts[part] += 1

@@ -67,10 +67,10 @@ def _reference(ref: ModuleType) -> Reference:
 
 
 def run(task_id: str, fn: Callable[..., Any], args: Sequence[Any], ref: ModuleType) -> Any:
-    """The outcome (see ``checks.Outcome``) of ``fn`` on a private copy of ``args``, quietly."""
-    checks = verdicts_module(ref)
-    with checks.quiet():
-        outcome, _ = checks.call(task_id, fn, copy.deepcopy(tuple(args)))
+    """The outcome (see ``verdicts.Outcome``) of ``fn`` on a private copy of ``args``, quietly."""
+    verdicts = verdicts_module(ref)
+    with verdicts.quiet():
+        outcome, _ = verdicts.call(task_id, fn, copy.deepcopy(tuple(args)))
     return outcome
 
 
@@ -116,8 +116,8 @@ class GradeResult:
 
 @dataclass
 class CaseRun:
-    """What the student's function did on one case: its outcome (``checks.Outcome``: the parts of
-    the return value, ``checks.Raised`` or ``checks.Malformed``) and the arguments after the call
+    """What the student's function did on one case: its outcome (``verdicts.Outcome``: the parts of
+    the return value, ``verdicts.Raised`` or ``verdicts.Malformed``) and the arguments after the call
     (the private copy it was given, to detect writes into its inputs)."""
 
     got: Any
@@ -137,24 +137,24 @@ def stopped_message(n_done: int, n_total: int, seconds: float, why: str = "") ->
     return f"stopped after {n_done} of {n_total} cases: {why} (an endless loop?)"
 
 
-def _passes(task_id: str, got: Any, expected: Any, mutated: str | None, checks: ModuleType) -> bool:
+def _passes(task_id: str, got: Any, expected: Any, mutated: str | None, verdicts: ModuleType) -> bool:
     try:
-        return not mutated and not checks.problems(task_id, got, expected)
+        return not mutated and not verdicts.problems(task_id, got, expected)
     except Exception:  # a result the grader cannot even compare
         return False
 
 
-def _mutation(task_id: str, before: Sequence[Any], after: Sequence[Any], checks: ModuleType) -> str | None:
+def _mutation(task_id: str, before: Sequence[Any], after: Sequence[Any], verdicts: ModuleType) -> str | None:
     try:
-        return checks.find_mutation(task_id, before, after)
+        return verdicts.find_mutation(task_id, before, after)
     except Exception as exc:  # arguments replaced by objects that cannot even be compared
         return f"the arguments were changed beyond recognition ({type(exc).__name__})"
 
 
 def n_passed(task_id: str, case_list: Sequence[Case], runs: Sequence[CaseRun], ref: ModuleType) -> int:
     """How many of the runs pass (no diagnosis): to decide whether a second try is worth it."""
-    checks = verdicts_module(ref)
-    with checks.quiet():
+    verdicts = verdicts_module(ref)
+    with verdicts.quiet():
         return sum(
             1
             for case, run in zip(case_list, runs, strict=False)
@@ -162,8 +162,8 @@ def n_passed(task_id: str, case_list: Sequence[Case], runs: Sequence[CaseRun], r
                 task_id,
                 run.got,
                 expected_outcome(task_id, case.args, ref),
-                _mutation(task_id, case.args, run.args_after, checks),
-                checks,
+                _mutation(task_id, case.args, run.args_after, verdicts),
+                verdicts,
             )
         )
 
@@ -177,8 +177,8 @@ def grade_runs(
 ) -> GradeResult:
     """Score one task from what the student's function did on ``case_list[:len(runs)]``.
 
-    A case passes when its outcome matches the reference's (``checks.problems``, tolerance
-    ``checks.RTOL``) and the arguments are unchanged; cases without a run count as failed. Failed
+    A case passes when its outcome matches the reference's (``verdicts.problems``, tolerance
+    ``verdicts.RTOL``) and the arguments are unchanged; cases without a run count as failed. Failed
     cases get one diagnosis per distinct failure (at most :data:`MAX_MESSAGES`), naming the known
     mistakes they match; ``notes`` (e.g. :func:`stopped_message`) follow the diagnoses.
 
@@ -187,32 +187,32 @@ def grade_runs(
     'same'-mode mistake passes every 'full' case). So a known mistake earns nothing on any seed,
     however the cases fall, while a function wrong in other ways keeps the credit of its right cases.
     """
-    checks = verdicts_module(ref)
+    verdicts = verdicts_module(ref)
     n_total = len(case_list)
     notes = list(notes)
-    with checks.quiet():
+    with verdicts.quiet():
         judged = []
         for case, run in zip(case_list, runs, strict=False):
             expected = expected_outcome(task_id, case.args, ref)
-            mutated = _mutation(task_id, case.args, run.args_after, checks)
+            mutated = _mutation(task_id, case.args, run.args_after, verdicts)
             judged.append((case, run.got, expected, mutated))
-        n_passed = sum(1 for _, got, exp, mut in judged if _passes(task_id, got, exp, mut, checks))
+        n_passed = sum(1 for _, got, exp, mut in judged if _passes(task_id, got, exp, mut, verdicts))
         if any(run.own is not None for run in runs):
-            judged, n_passed, note = _fairer_cache(task_id, judged, runs, n_passed, checks)
+            judged, n_passed, note = _fairer_cache(task_id, judged, runs, n_passed, verdicts)
             notes = ([note] if note else []) + notes
         messages: list[str] = []
         found: list[str] = []
         variants: list[dict[str, Any]] = [{} for _ in judged]
         if n_passed < len(judged):
             try:
-                messages, found, variants = _diagnoses(task_id, judged, ref, checks)
+                messages, found, variants = _diagnoses(task_id, judged, ref, verdicts)
             except Exception as exc:  # never lose points because a diagnosis failed
                 messages = [f"{len(judged) - n_passed} cases failed (no diagnosis: {type(exc).__name__})"]
         # each case's credit: whole, or per right part (autograder/partial.py); a passed case that a
         # known mistake the failed cases show passes too earns nothing (it cannot tell them apart)
-        affected = _affected_parts(task_id, judged, variants, found, checks)
+        affected = _affected_parts(task_id, judged, variants, found, verdicts)
         credits = [
-            _credit(task_id, got, exp, mut, variant, found, affected, checks)
+            _credit(task_id, got, exp, mut, variant, found, affected, verdicts)
             for (_, got, exp, mut), variant in zip(judged, variants, strict=True)
         ]
         credit = sum(earned for earned, _ in credits)
@@ -223,7 +223,7 @@ def grade_runs(
                 f"your other cases show ({', '.join(found)}) gives the right answer too, so they cannot "
                 "tell your function from it. Fix the mistake and they count."
             ] + notes
-        parts = partial.parts_line(task_id, judged, checks)
+        parts = partial.parts_line(task_id, judged, verdicts)
     fraction = credit / n_total if n_total else 0.0
     lines = ([parts] if parts else []) + messages + notes
     partly = sum(1 for earned, _ in credits if 0.0 < earned < 1.0)
@@ -235,7 +235,7 @@ def _affected_parts(
     judged: list[tuple[Case, Any, Any, str | None]],
     variants: list[dict[str, Any]],
     found: Sequence[str],
-    checks: ModuleType,
+    verdicts: ModuleType,
 ) -> set[str]:
     """The parts of the result that a known mistake of ``found`` gets wrong on some case (a part it
     always gets right, ``dx`` beside a wrong ``db``, is not its business)."""
@@ -245,7 +245,7 @@ def _affected_parts(
             continue
         for m in found:
             if m in variant:
-                right = set(partial.right_parts(task_id, variant[m], expected, checks) or ())
+                right = set(partial.right_parts(task_id, variant[m], expected, verdicts) or ())
                 out |= set(expected) - right
     return out
 
@@ -258,32 +258,33 @@ def _credit(
     variant: dict[str, Any],
     found: Sequence[str],
     affected: set[str],
-    checks: ModuleType,
+    verdicts: ModuleType,
 ) -> tuple[float, bool]:
     """``(credit, lost)`` of one case: the whole case when it passes, else its right parts' shares
     (:func:`partial.case_credit`). What cannot tell the function from a known mistake of ``found``
     (the ones the failed cases show) earns nothing (``lost``): a passed case that the mistake passes
     too, and a right part that the mistake also gets right here but wrong elsewhere. A part the
     mistake never touches keeps its share (a right ``dx`` beside a wrong ``db``)."""
-    passes = _passes(task_id, got, expected, mutated, checks)
-    if passes and found and _a_mistake_passes_too(expected, variant, found, checks):
+    passes = _passes(task_id, got, expected, mutated, verdicts)
+    if passes and found and _a_mistake_passes_too(expected, variant, found, verdicts):
         return 0.0, True
-    plain = partial.case_credit(task_id, got, expected, mutated, passes, checks)
+    plain = partial.case_credit(task_id, got, expected, mutated, passes, verdicts)
     if passes or not plain or not found or not affected:
         return plain, False
-    right = set(partial.right_parts(task_id, got, expected, checks) or ())
+    right = set(partial.right_parts(task_id, got, expected, verdicts) or ())
     for m in found:
         if m in variant:
-            right -= affected & set(partial.right_parts(task_id, variant[m], expected, checks) or ())
+            right -= affected & set(partial.right_parts(task_id, variant[m], expected, verdicts) or ())
     kept = len(right) / len(expected)
     return kept, kept < plain
 
 
 def _a_mistake_passes_too(
-    expected: Any, variant: dict[str, Any], found: Sequence[str], checks: ModuleType
+    expected: Any, variant: dict[str, Any], found: Sequence[str], verdicts: ModuleType
 ) -> bool:
     """Whether a known mistake of ``found`` gives the right answer on this case too."""
-    return any(m in variant and checks.close_enough(variant[m], expected, checks.MATCH_RTOL) for m in found)
+    rtol = verdicts.MATCH_RTOL
+    return any(m in variant and verdicts.close_enough(variant[m], expected, rtol) for m in found)
 
 
 def describe_cache(cache: Any) -> str:
@@ -303,13 +304,13 @@ def _fairer_cache(
     judged: list[tuple[Case, Any, Any, str | None]],
     runs: Sequence[CaseRun],
     n_passed: int,
-    checks: ModuleType,
+    verdicts: ModuleType,
 ) -> tuple[list[tuple[Case, Any, Any, str | None]], int, str | None]:
     """A backward task graded on the cache of the student's own forward pass when that passes more
     cases than the reference's cache (another cache layout, used consistently, is not a mistake);
     the note says which cache was used and, on a mismatch, the layout the docstring documents."""
     own = [(case, run.own, expected, None) for (case, _, expected, _), run in zip(judged, runs, strict=False)]
-    n_own = sum(1 for _, got, exp, _ in own if got is not None and _passes(task_id, got, exp, None, checks))
+    n_own = sum(1 for _, got, exp, _ in own if got is not None and _passes(task_id, got, exp, None, verdicts))
     case = judged[0][0] if judged else None
     forward = case.forward if case else "the forward pass"
     documented = describe_cache(case.args[1]) if case and len(case.args) > 1 else "its cache"
@@ -320,7 +321,7 @@ def _fairer_cache(
         )
         return own, n_own, note
     if n_passed < len(judged):
-        raised = [got for _, got, _, _ in judged if isinstance(got, checks.Raised)]
+        raised = [got for _, got, _, _ in judged if isinstance(got, verdicts.Raised)]
         if raised and len(raised) == len(judged) - n_passed:
             note = (
                 f"graded on the cache of the reference {forward}: your backward pass failed on it "
@@ -331,25 +332,25 @@ def _fairer_cache(
 
 
 def _diagnoses(
-    task_id: str, judged: list[tuple[Case, Any, Any, str | None]], ref: ModuleType, checks: ModuleType
+    task_id: str, judged: list[tuple[Case, Any, Any, str | None]], ref: ModuleType, verdicts: ModuleType
 ) -> tuple[list[str], list[str], list[dict[str, Any]]]:
     """One message per distinct failure, the ids of the known mistakes recognised, and every known
     mistake's outcome on each case."""
     variants = [variant_outcomes(task_id, case.args, ref) for case, *_ in judged]
-    consistent = checks.consistent_mistakes(
+    consistent = verdicts.consistent_mistakes(
         [(got, expected, v) for (_, got, expected, _), v in zip(judged, variants, strict=True)]
     )
     messages, seen, found = [], set(), []
     texts = mistake_messages()
     for i, ((case, got, expected, mutated), v) in enumerate(zip(judged, variants, strict=True), start=1):
         try:
-            diagnosis = checks.diagnose(task_id, got, expected, v, texts, consistent=consistent)
+            diagnosis = verdicts.diagnose(task_id, got, expected, v, texts, consistent=consistent)
             if diagnosis is not None:
-                for mid, _ in checks.match_variants(got, expected, v, consistent=consistent):
+                for mid, _ in verdicts.match_variants(got, expected, v, consistent=consistent):
                     if mid not in found:
                         found.append(mid)
         except Exception as exc:
-            diagnosis = checks.Diagnosis([f"the result could not be checked ({type(exc).__name__}: {exc})"])
+            diagnosis = verdicts.Diagnosis([f"the result could not be checked ({type(exc).__name__}: {exc})"])
         if diagnosis is None and not mutated:
             continue
         if diagnosis is None:
@@ -358,7 +359,7 @@ def _diagnoses(
             text = diagnosis.text() + (f"\nAlso: {mutated}" if mutated else "")
             if diagnosis.hints:
                 key = tuple(diagnosis.hints)
-            elif isinstance(got, checks.Raised | checks.Malformed):
+            elif isinstance(got, verdicts.Raised | verdicts.Malformed):
                 key = (got,)
             else:
                 key = ("values", len(diagnosis.problems))
@@ -388,7 +389,7 @@ def task_report(task_id: str, result: GradeResult, maximum: float) -> tuple[floa
     return points, lines
 
 
-def own_cache_outcome(task_id: str, module: ModuleType, case: Case, checks: ModuleType) -> Any:
+def own_cache_outcome(task_id: str, module: ModuleType, case: Case, verdicts: ModuleType) -> Any:
     """A backward case run on the cache of the student's own forward (``module`` is the student's
     module of the task): the backward's outcome, or None when the forward itself fails."""
     if case.forward is None or case.forward_args is None:
@@ -400,9 +401,9 @@ def own_cache_outcome(task_id: str, module: ModuleType, case: Case, checks: Modu
         return None
     fn = getattr(module, _task(task_id).function)
     dout = copy.deepcopy(case.args[0])
-    got = checks.call(task_id, fn, (dout, cache))[0]
+    got = verdicts.call(task_id, fn, (dout, cache))[0]
     # a backward that writes into what its forward was given (through the cache) or into dout is
     # judged on the reference's cache, where that is diagnosed
-    if not (checks.same_values(fargs, case.forward_args) and checks.same_values(dout, case.args[0])):
+    if not (verdicts.same_values(fargs, case.forward_args) and verdicts.same_values(dout, case.args[0])):
         return None
     return got

@@ -120,16 +120,16 @@ def init_worker(slot: int) -> None:
     load_reference()
 
 
-def _outcome(task_id: str, function: str, value: Any, checks: Any) -> Any:
-    """A child's raw value as a ``checks.Outcome``, exactly as ``checks.call`` would make it."""
+def _outcome(task_id: str, function: str, value: Any, verdicts: Any) -> Any:
+    """A child's raw value as a ``verdicts.Outcome``, exactly as ``verdicts.call`` would make it."""
     if isinstance(value, sandbox.Raised):
-        return checks.Raised(value.type, value.message)
+        return verdicts.Raised(value.type, value.message)
     if isinstance(value, sandbox.Unreadable):
-        return checks.Malformed(f"{function} returned something the grader cannot read ({value.why})")
+        return verdicts.Malformed(f"{function} returned something the grader cannot read ({value.why})")
     try:
-        return checks.split_result(task_id, value)
+        return verdicts.split_result(task_id, value)
     except Exception as exc:
-        return checks.Malformed(
+        return verdicts.Malformed(
             f"{function} returned something the grader cannot read ({type(exc).__name__})"
         )
 
@@ -143,7 +143,7 @@ def grade_job(job: Job) -> SubmissionResult:
     if os.environ.get(SLOW_ENV):
         time.sleep(float(os.environ[SLOW_ENV]))  # tests only: a worker to kill while it grades
     ref = load_reference()
-    checks = cases.verdicts_module(ref)
+    verdicts = cases.verdicts_module(ref)
     row = _new_row(job)
     if job.grader and job.grader != store.grader_hash():
         row["grader_error"] = "this worker runs another version of the grader (install the client's there)"
@@ -152,7 +152,7 @@ def grade_job(job: Job) -> SubmissionResult:
     own_outcomes: dict[str, sandbox.TaskOutcome] = {}
     try:
         case_lists = {}
-        with checks.quiet():
+        with verdicts.quiet():
             for task in job.tasks:
                 rng = cases.task_rng(task.task_id, job.seeds[task.task_id])
                 case_lists[task.task_id] = cases.task_inputs(task.task_id, rng)
@@ -194,7 +194,7 @@ def grade_job(job: Job) -> SubmissionResult:
                 own_outcomes.get(task.task_id),
                 job,
                 ref,
-                checks,
+                verdicts,
             )
         errors = [t["error"] for t in row["tasks"].values() if t["status"] == Status.GRADER]
         if errors:
@@ -209,27 +209,27 @@ def grade_job(job: Job) -> SubmissionResult:
     return _finish(row, job, time.monotonic() - start)
 
 
-def _runs(task_id: str, function: str, outcome: sandbox.TaskOutcome, checks: Any) -> list[cases.CaseRun]:
+def _runs(task_id: str, function: str, outcome: sandbox.TaskOutcome, verdicts: Any) -> list[cases.CaseRun]:
     runs = []
     for value, args_after in outcome.cases:
         after = args_after if isinstance(args_after, list) else ()
-        runs.append(cases.CaseRun(_outcome(task_id, function, value, checks), tuple(after)))
+        runs.append(cases.CaseRun(_outcome(task_id, function, value, verdicts), tuple(after)))
     return runs
 
 
-def _own_outcome(task_id: str, function: str, value: Any, after: Any, case: cases.Case, checks: Any) -> Any:
+def _own_outcome(task_id: str, function: str, value: Any, after: Any, case: cases.Case, verdicts: Any) -> Any:
     """A backward's outcome on the cache of the student's own forward, or None: no forward, or the
     backward changed ``dout`` or what the forward was given (decided here, from the data the child
     sent back, never by code in the child)."""
     if value is None or not (isinstance(after, list) and len(after) == 2) or case.forward_args is None:
         return None
     try:
-        unchanged = checks.same_values(after[0], case.args[0]) and checks.same_values(
+        unchanged = verdicts.same_values(after[0], case.args[0]) and verdicts.same_values(
             list(after[1]), list(case.forward_args)
         )
     except Exception:  # arguments replaced by objects that cannot even be compared
         return None
-    return _outcome(task_id, function, value, checks) if unchanged else None
+    return _outcome(task_id, function, value, verdicts) if unchanged else None
 
 
 def _grade_task(
@@ -239,7 +239,7 @@ def _grade_task(
     own_outcome: sandbox.TaskOutcome | None,
     job: Job,
     ref: Any,
-    checks: Any,
+    verdicts: Any,
 ) -> TaskResult:
     task_id, function, maximum = task.task_id, task.function, task.points
     n = len(case_list)
@@ -260,10 +260,10 @@ def _grade_task(
         result = cases.GradeResult(0.0, 0, n, [])
         first_line = messages.grader_failed(task_id, function, outcome.error or "", maximum)
     else:
-        runs = _runs(task_id, function, outcome, checks)
+        runs = _runs(task_id, function, outcome, verdicts)
         if own_outcome is not None and own_outcome.status == Status.OK:  # on the student's own cache
             owns = [
-                _own_outcome(task_id, function, value, after, case, checks)
+                _own_outcome(task_id, function, value, after, case, verdicts)
                 for (value, after), case in zip(own_outcome.cases, case_list, strict=False)
             ]
             owns += [None] * (len(runs) - len(owns))
@@ -280,7 +280,7 @@ def _grade_task(
     points, lines = cases.task_report(task_id, result, maximum)
     if first_line is not None:
         lines = [first_line, *lines[1:]]
-    raised = {r.got.type for r in runs if isinstance(r.got, checks.Raised)}
+    raised = {r.got.type for r in runs if isinstance(r.got, verdicts.Raised)}
     summary = messages.summary(
         status,
         result.n_passed,
