@@ -23,6 +23,7 @@ def summary(
     function: str,
     mistakes: list[str],
     not_implemented: bool,
+    *,
     timeout: float,
     memory_mb: int,
 ) -> str:

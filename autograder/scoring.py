@@ -212,7 +212,7 @@ def grade_runs(
         # known mistake the failed cases show passes too earns nothing (it cannot tell them apart)
         affected = _affected_parts(task_id, judged, variants, found, verdicts)
         credits = [
-            _credit(task_id, got, exp, mut, variant, found, affected, verdicts)
+            _credit(task_id, (got, exp, mut), variant, (found, affected), verdicts)
             for (_, got, exp, mut), variant in zip(judged, variants, strict=True)
         ]
         credit = sum(earned for earned, _ in credits)
@@ -252,19 +252,21 @@ def _affected_parts(
 
 def _credit(
     task_id: str,
-    got: Any,
-    expected: Any,
-    mutated: str | None,
+    judged: tuple[Any, Any, str | None],
     variant: dict[str, Any],
-    found: Sequence[str],
-    affected: set[str],
+    diagnosed: tuple[Sequence[str], set[str]],
     verdicts: ModuleType,
 ) -> tuple[float, bool]:
     """``(credit, lost)`` of one case: the whole case when it passes, else its right parts' shares
     (:func:`partial.case_credit`). What cannot tell the function from a known mistake of ``found``
     (the ones the failed cases show) earns nothing (``lost``): a passed case that the mistake passes
     too, and a right part that the mistake also gets right here but wrong elsewhere. A part the
-    mistake never touches keeps its share (a right ``dx`` beside a wrong ``db``)."""
+    mistake never touches keeps its share (a right ``dx`` beside a wrong ``db``).
+
+    ``judged`` is the case's ``(got, expected, mutated)``, ``variant`` what each known mistake
+    returns on it, ``diagnosed`` the mistakes the failed cases show and the parts they touch."""
+    got, expected, mutated = judged
+    found, affected = diagnosed
     passes = _passes(task_id, got, expected, mutated, verdicts)
     if passes and found and _a_mistake_passes_too(expected, variant, found, verdicts):
         return 0.0, True

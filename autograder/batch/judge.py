@@ -288,8 +288,8 @@ def _grade_task(
         function,
         result.mistakes,
         raised == {"NotImplementedError"},
-        job.limits.timeout,
-        job.limits.memory_mb,
+        timeout=job.limits.timeout,
+        memory_mb=job.limits.memory_mb,
     )
     return {
         "function": function,
