@@ -123,7 +123,7 @@ grade-bench: $(STAMP)
 	$(PY) benchmarks/grade_bench.py
 
 clean:
-	rm -rf autograder/course .pytest_cache .hypothesis
+	rm -rf autograder/course .pytest_cache .hypothesis benchmarks/.otter-venv
 
 # The self-study book: the notebooks executed against the reference, solutions folded, MathJax served
 # locally (npm's mathjax@3); builds with no network into _build/book/index.html.

@@ -19,9 +19,15 @@ check that every mode gives the same points per task to every honest submission 
 ``autograder/batch``), and that the two batch modes agree on every submission; print a table of
 times, throughput ratios and what isolates a student in each path, the start-up cost of one child
 per sandbox mode, and a profile of one submission's cost in the batch grader, stage by stage (run
-in this process, one submission after another). Otter-Grader is not compared (see
-:data:`OTTER`). A benchmark, not a test: it takes several minutes; the machine's load moves every
-time, so only the ratios of one run mean anything.
+in this process, one submission after another). A benchmark, not a test: it takes several minutes;
+the machine's load moves every time, so only the ratios of one run mean anything.
+
+Where otter-grader can be installed (into its own virtualenv, ``benchmarks/.otter-venv/``, made on
+the first run; never into the project's ``.venv``), Otter-Grader's ``grade_submission`` grades the
+same submissions too, one after another, with an Otter autograder the benchmark builds for the
+assignment: its tests call the course's hidden grading on the seeds nbgrader uses, so its points
+per task must equal nbgrader's on every honest submission (``benchmarks/otter_bench.py``). Offline,
+or with ``--no-otter``, it says so in one line and goes on without it.
 
     .venv/bin/python benchmarks/grade_bench.py --scheduler local          # or tcp://HOST:PORT
 
@@ -50,8 +56,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from autograder import batch, course, mistakes  # noqa: E402
-from autograder.manifest import load_manifest  # noqa: E402
+from autograder.manifest import load_manifest, task_points  # noqa: E402
 from autograder.reference import load_reference  # noqa: E402
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import otter_bench  # noqa: E402
 
 
 def fabricate(root: Path, name: str, n: int) -> dict[str, str]:
@@ -101,11 +110,8 @@ ISOLATION = {
     "zygote": "the same layers, made per child: new user/PID/mount/net/IPC namespaces, private root, "
     "tmpfs; forked from a preloaded zygote (shares its hash seed and library layout, nothing secret)",
 }
-OTTER = (
-    "Otter-Grader: not compared. otter-grader is on PyPI, but its grade_submission grades an "
-    "Otter-format assignment (an autograder zip made by otter assign from Otter notebooks), and "
-    "this course's notebooks and hidden tests are nbgrader's: no Otter build of them exists yet"
-)
+ISOLATION["otter"] = otter_bench.ISOLATION
+OTTER = "Otter-Grader: not compared ({why})"
 
 
 def grading_window(out: Path) -> tuple[float, int]:
@@ -150,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--workers", type=int, default=0, help="batch workers (default: one per core)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary course root")
+    parser.add_argument(
+        "--no-otter", action="store_true", help="leave Otter-Grader out (it needs its own virtualenv)"
+    )
     parser.add_argument(
         "--scheduler", help="compare the local pool with this Dask cluster ('local': 2 workers)"
     )
@@ -221,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         for s in broken:
             nb = ", ".join(f"{t}={nb_scores[s][t]}" for t in manifest[name].tasks)
             print(f"  broken {s}: nbgrader {nb}; batch total {ours[s]['total']} ({ours[s]['reason'][:90]})")
+        t_otter, otter_disagree = (None, []) if args.no_otter else compare_otter(root, name, kinds, nb_scores)
+        if args.no_otter:
+            print(OTTER.format(why="--no-otter"))
         n = len(kinds)
         print()
         print(f"{'path':44s} {'time':>8s} {'per sub':>8s} {'vs nbgrader':>11s}  isolation")
@@ -229,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             (f"batch, fresh bubblewrap per child ({workers} w.)", t_fresh, "fresh"),
             (f"batch, zygote per worker ({workers} w.)", t_batch, "zygote"),
         ]
+        if t_otter is not None:
+            table_rows.insert(1, ("Otter-Grader grade_submission, sequential", t_otter, "otter"))
         for label, seconds, key in table_rows:
             ratio = f"{t_nbgrader / seconds:.1f}x"
             print(f"{label:44s} {seconds:7.1f}s {seconds / n:7.2f}s {ratio:>11s}  {ISOLATION[key]}")
@@ -247,10 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             f"zygote / fresh children: throughput {rate['zygote'] / rate['fresh']:.2f}x; "
             f"whole run of {n} submissions, fixed costs included, {t_fresh / t_batch:.2f}x"
         )
-        print(OTTER)
         startup_costs()
         profile(root, name)
-        return 1 if disagree or modes_differ else 0
+        return 1 if disagree or modes_differ or otter_disagree else 0
     finally:
         for k, v in env_backup.items():
             if v is None:
@@ -261,6 +274,68 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def compare_otter(
+    root: Path, name: str, kinds: dict[str, str], nb_scores: dict[str, dict[str, float]]
+) -> tuple[float | None, list[str]]:
+    """Otter-Grader's ``grade_submission`` on the same submissions, one after another: its seconds
+    (None where Otter cannot be installed) and the honest submissions' tasks where its points differ
+    from nbgrader's. Prints what it did."""
+    python = otter_bench.otter_python()
+    if python is None:
+        return None, []
+    tasks = load_manifest()[name].tasks
+    points = {t: float(task_points()[t]) for t in tasks}
+    work = root / "otter"
+    t = time.perf_counter()
+    autograder = otter_bench.build_autograder(python, work, points)
+    built = time.perf_counter() - t
+    zips = {
+        s: otter_bench.zip_submission(root / "submitted" / s / name, work / f"{s}.zip") for s in kinds
+    }  # the students' hand-in (nbgrader reads the same folders unzipped)
+    run = otter_bench.grade_all(python, autograder, zips, root)
+    per = sorted(run.per_submission.values())
+    median = per[len(per) // 2] if per else float("nan")
+    print(
+        f"Otter-Grader {otter_bench.OTTER_VERSION} grade_submission (sequential): {run.seconds:.1f} s "
+        f"for {len(run.per_submission)} submissions (median {median:.2f} s each); autograder zip built by "
+        f"otter generate in {built:.1f} s (not timed)"
+    )
+    if "(driver)" in run.errors:
+        print(f"  Otter's driver failed: {otter_bench.printable(run.errors['(driver)'], 1500)}")
+        return None, [f"driver: {run.errors['(driver)'][:200]}"]
+
+    def otter_points(student: str, task: str) -> float | None:
+        value = run.points.get(student, {}).get(otter_bench.test_name(task))
+        return None if value is None else round(float(value), 2)
+
+    honest = [s for s, k in kinds.items() if k != "broken"]
+    disagree = [
+        f"{s} ({kinds[s]}) Task {task}: nbgrader {nb_scores[s][task]}, Otter {otter_points(s, task)}"
+        for s in honest
+        for task in tasks
+        if otter_points(s, task) is None or abs(otter_points(s, task) - nb_scores[s][task]) > 0.005
+    ]
+    same = len(honest) - len({d.split()[0] for d in disagree})
+    partly = sum(1 for s in honest for task in tasks if 0 < nb_scores[s][task] < points[task])
+    print(
+        f"Otter vs nbgrader, honest submissions: identical points on every task: {same} of {len(honest)} "
+        f"({partly} task scores of them strictly between 0 and the task's points)"
+    )
+    for line in disagree:
+        print(f"  DISAGREE {line}")
+    for s, kind in kinds.items():
+        if kind == "broken":
+            got = ", ".join(f"{task}={_or_ungraded(otter_points(s, task))}" for task in tasks)
+            nb = ", ".join(f"{task}={nb_scores[s][task]}" for task in tasks)
+            error = f" ({otter_bench.printable(run.errors[s], 90)})" if s in run.errors else ""
+            print(f"  broken {s}: nbgrader {nb}; Otter {got}{error}")
+    return run.seconds, disagree
+
+
+def _or_ungraded(points: float | None) -> str:
+    return "not graded" if points is None else f"{points}"
 
 
 def cluster_bench(scheduler: str, per_assignment: int = 100) -> int:

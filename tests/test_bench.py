@@ -7,6 +7,7 @@ not on the ratio of the two medians. Hand-worked rounds below make the two disag
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -62,3 +63,61 @@ def test_rounds_of_medians_keeps_every_round(bench):
     per_round = bench.rounds_of_medians({"f": lambda: calls.append(1)}, reps=3, rounds=4, pause=0)
     assert len(per_round["f"]) == 4
     assert len(calls) == 4 * (3 + 1)  # each round: one warm-up call and three timed calls
+
+
+# --- benchmarks/otter_bench.py: Otter's autograder for grade-bench (Otter itself is not needed here)
+
+
+@pytest.fixture(scope="module")
+def otter():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import otter_bench
+
+        yield otter_bench
+    finally:
+        while str(ROOT / "benchmarks") in sys.path:  # otter_bench adds it too, for cnnlab_otter
+            sys.path.remove(str(ROOT / "benchmarks"))
+
+
+@pytest.mark.parametrize("total", [*range(0, 40), 199, 200, 300, 500, 511, 512, 700, 1000])
+def test_every_points_value_is_a_sum_of_passed_cases(otter, total):
+    # Otter scores a test file as the sum of its passed cases' points: every value grade_task can
+    # give (hundredths from 0 to the task's points) must be a subset of the case weights, exactly
+    weights = otter.cnnlab_otter.cent_weights(total)
+    assert sum(weights) == total and all(w > 0 for w in weights)
+    assert len(weights) <= total.bit_length() + 1
+    for cents in range(total + 1):
+        chosen = otter.cnnlab_otter.earned_cases(cents, weights)
+        assert sum(weights[i] for i in chosen) == cents, (total, cents, chosen)
+    with pytest.raises(ValueError, match="cents must be in"):
+        otter.cnnlab_otter.earned_cases(total + 1, weights)
+
+
+def test_otter_test_file_is_ok_format_worth_the_task(otter):
+    source = otter.ok_test("task2_2", "2.2", 3.5)
+    env: dict = {}
+    exec(source, env)  # what Otter does with a test file
+    assert env["OK_FORMAT"] is True
+    (suite,) = env["test"]["suites"]
+    assert env["test"]["name"] == "task2_2" and suite["type"] == "doctest"
+    points = [case["points"] for case in suite["cases"]]
+    assert points == [w / 100 for w in otter.cnnlab_otter.cent_weights(350)]
+    assert round(sum(points), 9) == 3.5
+    for i, case in enumerate(suite["cases"]):
+        assert f"cnnlab_otter.earns('2.2', 350, {i})\nTrue" in case["code"]
+
+
+def test_without_otter_the_benchmark_says_so_in_one_line(otter, tmp_path, monkeypatch):
+    def offline(cmd, **kwargs):
+        if "pip" in cmd:
+            return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
+        (tmp_path / "venv" / "bin").mkdir(parents=True)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(otter.subprocess, "run", offline)
+    lines: list[str] = []
+    assert otter.otter_python(tmp_path / "venv", log=lines.append) is None
+    assert len(lines) == 2 and lines[0].startswith("Otter-Grader: installing")
+    assert "not compared" in lines[1] and "No matching distribution" in lines[1], lines
+    assert not (tmp_path / "venv" / otter.STAMP).exists()  # the next run tries again
