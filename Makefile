@@ -83,12 +83,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest --impl=reference -n auto --dist loadfile --durations=15
+	$(PY) -m pytest --impl=reference -n auto --dist loadfile --no-loadscope-reorder --durations=15
 
 # the quick loop while developing (under 90 s on 2 cores): no notebook runs, no nbgrader, no database
 # or cluster, no browser; in parallel like `make test`
 test-fast: $(STAMP)
-	$(PY) -m pytest --impl=reference -m "not slow" -n auto --dist loadfile
+	$(PY) -m pytest --impl=reference -m "not slow" -n auto --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
