@@ -13,7 +13,6 @@ visible checks the notebooks run: ``from cnnlab.checks import check_task``) and 
 """
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 from types import ModuleType
@@ -26,9 +25,11 @@ LAZY_FIGURES = ("plots", "plots_matrix")  # matplotlib: a second or two, which n
 PUBLIC_INTERNALS = ("checks", "tasks")  # modules of ``_internal`` public under these names
 
 
-class _PublicName(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class _PublicName:
     """Finds ``<package>.checks`` and ``<package>.tasks`` (so ``from cnnlab.checks import check_task``
-    works) and hands out the one module of ``_internal``, loaded on first use: never a second copy."""
+    works) and hands out the one module of ``_internal``, loaded on first use: never a second copy.
+    A meta path finder and its loader by their methods (``importlib.abc``, their base classes, would
+    import ``importlib.resources`` and ``tempfile``: five times what the rest of the package costs)."""
 
     def __init__(self, package: str) -> None:
         self.package = package
