@@ -42,7 +42,18 @@ def test_the_grader_declines_the_unused_import_and_still_validates() -> None:
     assert "not loaded" in lines and "invalid notebook refused" in lines
 
 
-def test_grade_assignment_declines_it_before_anything_imports_nbformat() -> None:
-    source = (ROOT / "autograder" / "batch" / "run.py").read_text()
-    body = source[source.index("def grade_assignment(") :]
-    assert body.index("decline_unused()") < body.index("load_manifest()")
+def test_grade_assignment_declines_it_first() -> None:
+    """Even a run that stops at once (an unknown assignment) has declined the import: nothing the
+    batch grader loads afterwards (nbformat, nbgrader's gradebook) pulls it in."""
+    code = (
+        "import sys\n"
+        "from autograder.batch import run\n"
+        "try:\n"
+        "    run.grade_assignment('no_such_assignment', '.', run.Options(log=lambda _: None))\n"
+        "except run.BatchError:\n"
+        "    pass\n"
+        "print('declined' if 'rfc3987_syntax' in sys.modules and sys.modules['rfc3987_syntax'] is None "
+        "else 'not declined')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "declined", out.stderr
