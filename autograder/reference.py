@@ -45,11 +45,8 @@ class ReferenceMissing(ImportError):
     """No reference on this machine, and none was sent with the job."""
 
 
-def load_package(path: Path, name: str, run_init: bool = True) -> ModuleType:
-    """Import the package in folder ``path`` as ``name`` (cached in ``sys.modules``).
-
-    ``run_init=False`` registers the package without running its ``__init__.py``: its submodules
-    import on demand (``importlib.import_module(name + ".conv")``), and only those are paid for."""
+def load_package(path: Path, name: str) -> ModuleType:
+    """Import the package in folder ``path`` as ``name`` (cached in ``sys.modules``)."""
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(
@@ -59,8 +56,6 @@ def load_package(path: Path, name: str, run_init: bool = True) -> ModuleType:
         raise ImportError(f"no package at {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    if not run_init:
-        return module
     try:
         spec.loader.exec_module(module)
     except BaseException:
